@@ -1,0 +1,33 @@
+"""One base error, narrow subclasses. The CLI turns each into one line and exit code 2."""
+
+from __future__ import annotations
+
+
+class GigafactoryError(Exception):
+    """Base of every error the suite raises on bad input or configuration."""
+
+
+class SiteFileError(GigafactoryError):
+    """A site file is missing, unreadable, not YAML, or fails the schema.
+
+    The message is one line: ``<file>: <field path>: <what is wrong and what is allowed>``.
+    """
+
+    def __init__(self, file: str, path: str, message: str) -> None:
+        self.file = file
+        self.path = path
+        self.message = message
+        where = f"{file}: {path}" if path else file
+        super().__init__(f"{where}: {message}")
+
+
+class CatalogError(GigafactoryError):
+    """A catalog or policy data file shipped with the package is broken."""
+
+
+class PolicyConfigError(GigafactoryError):
+    """A policy configuration file is missing or invalid."""
+
+
+class StackConfigError(GigafactoryError):
+    """A Pulumi stack configuration is missing a key or points at something that does not exist."""
