@@ -1,0 +1,192 @@
+"""Harness for the Ansible tests: a private Docker engine from Debian, a Debian 12 node image
+built from debootstrap (never pulled), container nodes and a stand-in vendor apt mirror.
+
+Everything lives under one session directory and is removed at the end; the engine is stopped
+by its pid file. The debootstrap tarball is cached (scripts/setup-docker-nodes.sh).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.ansible.standin_repo import build_repo
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOKS = REPO / "playbooks"
+PROJECT = PLAYBOOKS / "project"
+VENV_BIN = Path(os.environ.get("VIRTUAL_ENV", str(REPO / ".venv"))) / "bin"
+CACHE = Path(os.environ.get("GF_CACHE_DIR", str(REPO / ".cache" / "gigafactory")))
+IMAGE = "gigafactory/node:bookworm"
+MIRROR_IN_NODE = "/srv/gf-mirror"
+DOCKER = shutil.which("docker", path="/usr/bin") or "docker"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "containers: needs the Docker engine and the debootstrap node image")
+
+
+def ansible_env(**extra: str) -> dict[str, str]:
+    """Environment for ansible commands run from the tests: the project's config, the venv's tools."""
+    env = dict(os.environ)
+    env["ANSIBLE_CONFIG"] = str(PLAYBOOKS / "ansible.cfg")
+    env["PATH"] = f"{VENV_BIN}:/usr/bin:{env.get('PATH', '')}"
+    env["ANSIBLE_FORCE_COLOR"] = "0"
+    env["ANSIBLE_NOCOLOR"] = "1"
+    env.update(extra)
+    return env
+
+
+@dataclass
+class PlaybookResult:
+    rc: int
+    stdout: str
+    stats: dict[str, dict[str, int]]
+
+    def changed(self) -> int:
+        return sum(s.get("changed", 0) for s in self.stats.values())
+
+
+def run_playbook(
+    playbook: str,
+    inventory: Path,
+    *,
+    extra_vars: dict[str, Any] | None = None,
+    limit: str | None = None,
+    timeout: int = 900,
+) -> PlaybookResult:
+    """Run an entry playbook of playbooks/project with the json callback; return rc, output, stats."""
+    cmd = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(PROJECT / playbook)]
+    if extra_vars:
+        cmd += ["--extra-vars", json.dumps(extra_vars)]
+    if limit:
+        cmd += ["--limit", limit]
+    env = ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=PROJECT)
+    stats: dict[str, dict[str, int]] = {}
+    try:
+        stats = json.loads(proc.stdout).get("stats", {})
+    except json.JSONDecodeError:
+        pass
+    return PlaybookResult(proc.returncode, proc.stdout + proc.stderr, stats)
+
+
+@dataclass
+class Engine:
+    sock: str
+
+    def docker(self, *args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([DOCKER, "-H", f"unix://{self.sock}", *args], check=check,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def exec(self, node: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.docker("exec", node, *cmd, check=check)
+
+    def read(self, node: str, path: str) -> str:
+        return self.exec(node, "cat", path).stdout
+
+
+def _needs_root_and_tools() -> str | None:
+    if os.geteuid() != 0:
+        return "the container tests run a Docker engine and need root"
+    return None
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Iterator[Path]:
+    d = Path(tempfile.mkdtemp(prefix="gf-ansible-"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def engine(session_dir: Path) -> Iterator[Engine]:
+    """A Docker engine on a private socket: no bridge, no iptables changes; stopped by pid file."""
+    reason = _needs_root_and_tools()
+    if reason:
+        pytest.skip(reason)
+    subprocess.run(["bash", str(REPO / "scripts" / "setup-docker-nodes.sh")], check=True,
+                   env={**os.environ, "GF_CACHE_DIR": str(CACHE)})
+    root = session_dir / "docker"
+    sock = str(session_dir / "docker.sock")
+    pidfile = session_dir / "docker.pid"
+    log = open(session_dir / "dockerd.log", "w")  # noqa: SIM115 - closed after the engine stops
+    subprocess.Popen(
+        ["dockerd", "--host", f"unix://{sock}", "--data-root", str(root / "data"),
+         "--exec-root", str(root / "exec"), "--pidfile", str(pidfile),
+         "--bridge=none", "--iptables=false", "--ip-masq=false", "--ip6tables=false"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    eng = Engine(sock)
+    deadline = time.monotonic() + 60
+    while eng.docker("info", check=False, timeout=10).returncode != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"dockerd did not start: {(session_dir / 'dockerd.log').read_text()[-2000:]}")
+        time.sleep(0.5)
+    try:
+        yield eng
+    finally:
+        running = eng.docker("ps", "-aq", check=False).stdout.split()
+        if running:
+            eng.docker("rm", "-f", *running, check=False)
+        if pidfile.exists():
+            pid = int(pidfile.read_text().strip())
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.2)
+        log.close()
+        subprocess.run(["umount", "-R", str(root)], check=False, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def node_image(engine: Engine) -> str:
+    tarball = CACHE / "node-bookworm.tar"
+    with open(tarball, "rb") as f:
+        subprocess.run([DOCKER, "-H", f"unix://{engine.sock}", "import", "-", IMAGE], stdin=f, check=True,
+                       capture_output=True, timeout=300)
+    return IMAGE
+
+
+@pytest.fixture(scope="session")
+def mirror(session_dir: Path) -> Path:
+    """The stand-in vendor mirror on the controller; mounted read-only into every node."""
+    root = session_dir / "mirror"
+    build_repo(root, session_dir / "debs")
+    return root
+
+
+def start_nodes(engine: Engine, image: str, mirror: Path, names: list[str]) -> None:
+    for name in names:
+        engine.docker("run", "-d", "--name", name, "--network", "host",
+                      "-v", f"{mirror}:{MIRROR_IN_NODE}:ro", image, "sleep", "infinity")
+
+
+def write_inventory(path: Path, engine: Engine, groups: dict[str, Any], hostvars: dict[str, dict[str, Any]]) -> Path:
+    """A static YAML inventory whose hosts are reached through the community.docker connection."""
+    conn = {
+        "ansible_connection": "community.docker.docker",
+        "ansible_docker_extra_args": f"-H unix://{engine.sock}",
+        "ansible_python_interpreter": "/usr/bin/python3",
+    }
+    data: dict[str, Any] = {"all": {"vars": conn, "children": groups}}
+    for group in groups.values():
+        for host in group.get("hosts", {}):
+            group["hosts"][host] = hostvars.get(host, {})
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
