@@ -1,0 +1,180 @@
+{{/*
+Node label keys written by the site model (gigafactory/ computes them once; the
+kubelet flags, kind config and Kueue flavors use the same keys).
+*/}}
+{{- define "gpu-burnin.labelKey.pool" -}}gigafactory.io/pool{{- end }}
+{{- define "gpu-burnin.labelKey.hall" -}}gigafactory.io/hall{{- end }}
+{{- define "gpu-burnin.labelKey.su" -}}gigafactory.io/su{{- end }}
+{{- define "gpu-burnin.labelKey.rack" -}}gigafactory.io/rack{{- end }}
+
+{{/* Chart name, overridable. */}}
+{{- define "gpu-burnin.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fully qualified name. Kept to 40 characters: Indexed Job pods are named
+<job>-<index>-<suffix> and their hostnames <job>-<index> must stay DNS labels.
+*/}}
+{{- define "gpu-burnin.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" }}
+{{- else if contains (include "gpu-burnin.name" .) .Release.Name }}
+{{- .Release.Name | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "gpu-burnin.name" .) | trunc 40 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "gpu-burnin.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels every object carries. */}}
+{{- define "gpu-burnin.labels" -}}
+helm.sh/chart: {{ include "gpu-burnin.chart" . }}
+{{ include "gpu-burnin.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: gigafactory
+gigafactory.io/pool: {{ .Values.target.pool | quote }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "gpu-burnin.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "gpu-burnin.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Job names (the summary and NOTES refer to them too). */}}
+{{- define "gpu-burnin.perNodeJob" -}}{{ include "gpu-burnin.fullname" . }}-node{{- end }}
+{{- define "gpu-burnin.multiNodeJob" -}}{{ include "gpu-burnin.fullname" . }}-mn{{- end }}
+
+{{/* "repository:tag" of one entry of .Values.images; call with (list $ "dcgm"). */}}
+{{- define "gpu-burnin.image" -}}
+{{- $root := index . 0 -}}
+{{- $img := index $root.Values.images (index . 1) -}}
+{{- printf "%s:%s" $img.repository $img.tag -}}
+{{- end }}
+
+{{/* nodeSelector: the pool plus the optional hall/su/rack narrowing and extras. */}}
+{{- define "gpu-burnin.nodeSelector" -}}
+{{ include "gpu-burnin.labelKey.pool" . }}: {{ .Values.target.pool | quote }}
+{{- with .Values.target.hall }}
+{{ include "gpu-burnin.labelKey.hall" $ }}: {{ . | quote }}
+{{- end }}
+{{- with .Values.target.su }}
+{{ include "gpu-burnin.labelKey.su" $ }}: {{ . | quote }}
+{{- end }}
+{{- with .Values.target.rack }}
+{{ include "gpu-burnin.labelKey.rack" $ }}: {{ . | quote }}
+{{- end }}
+{{- with .Values.target.extraNodeSelector }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Tolerations: the GPU pool taint always, then the extras. */}}
+{{- define "gpu-burnin.tolerations" -}}
+- key: nvidia.com/gpu
+  operator: Equal
+  value: present
+  effect: NoSchedule
+{{- with .Values.target.extraTolerations }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* Volumes shared by the test pods. */}}
+{{- define "gpu-burnin.volumes" -}}
+- name: scripts
+  configMap:
+    name: {{ include "gpu-burnin.fullname" . }}-scripts
+    defaultMode: 0555
+- name: results
+  emptyDir: {}
+- name: shm
+  emptyDir:
+    medium: Memory
+    sizeLimit: {{ .Values.shmSize }}
+{{- end }}
+
+{{- define "gpu-burnin.volumeMounts" -}}
+- name: scripts
+  mountPath: /opt/burnin
+  readOnly: true
+- name: results
+  mountPath: /results
+- name: shm
+  mountPath: /dev/shm
+{{- end }}
+
+{{/* Resources of a GPU test container: CPU/memory from values, all GPUs of the node. */}}
+{{- define "gpu-burnin.gpuResources" -}}
+{{- $root := index . 0 -}}
+{{- $extra := index . 1 -}}
+requests:
+  {{- range $k, $v := $root.Values.resources.requests }}
+  {{ $k }}: {{ $v | quote }}
+  {{- end }}
+  nvidia.com/gpu: {{ $root.Values.target.gpusPerNode }}
+  {{- range $k, $v := $extra }}
+  {{ $k }}: {{ $v | quote }}
+  {{- end }}
+limits:
+  {{- range $k, $v := $root.Values.resources.limits }}
+  {{ $k }}: {{ $v | quote }}
+  {{- end }}
+  nvidia.com/gpu: {{ $root.Values.target.gpusPerNode }}
+  {{- range $k, $v := $extra }}
+  {{ $k }}: {{ $v | quote }}
+  {{- end }}
+{{- end }}
+
+{{/*
+Guards: stop the render on missing or contradictory values. Included once, from
+configmap.yaml (always rendered). Each message names the value to change.
+*/}}
+{{- define "gpu-burnin.validate" -}}
+{{- $t := .Values.target -}}
+{{- $p := .Values.perNode -}}
+{{- $m := .Values.multiNode -}}
+{{- $suNodes := mul .Values.topology.nodesPerRack .Values.topology.racksPerSU -}}
+{{- if not $t.pool -}}
+{{- fail "gpu-burnin: target.pool is required (the gigafactory.io/pool label value of the pool to test)" -}}
+{{- end -}}
+{{- if and $p.enabled $m.enabled -}}
+{{- fail "gpu-burnin: perNode.enabled and multiNode.enabled are both true; they would compete for the same GPUs. Run the per-node release first, then a multi-node release" -}}
+{{- end -}}
+{{- if not (or $p.enabled $m.enabled) -}}
+{{- fail "gpu-burnin: nothing to run: enable perNode or multiNode" -}}
+{{- end -}}
+{{- if and $p.enabled (not (or $p.dcgm.enabled $p.nccl.enabled)) -}}
+{{- fail "gpu-burnin: perNode.enabled is true but perNode.dcgm.enabled and perNode.nccl.enabled are both false" -}}
+{{- end -}}
+{{- if and $p.enabled (lt (int $t.nodes) 1) -}}
+{{- fail "gpu-burnin: target.nodes is required for perNode (how many nodes the selection holds; one test pod each)" -}}
+{{- end -}}
+{{- if and $t.rack (gt (int $t.nodes) (int .Values.topology.nodesPerRack)) -}}
+{{- fail (printf "gpu-burnin: target.nodes=%d but target.rack selects one rack of topology.nodesPerRack=%d nodes" (int $t.nodes) (int .Values.topology.nodesPerRack)) -}}
+{{- end -}}
+{{- if and $t.su (gt (int $t.nodes) (int $suNodes)) -}}
+{{- fail (printf "gpu-burnin: target.nodes=%d but target.su selects one scalable unit of %d nodes" (int $t.nodes) (int $suNodes)) -}}
+{{- end -}}
+{{- if $m.enabled -}}
+{{- if lt (int $m.nodes) 2 -}}
+{{- fail "gpu-burnin: multiNode.nodes must be at least 2 (use perNode for single-node tests)" -}}
+{{- end -}}
+{{- if and (eq $m.domain "su") $t.rack -}}
+{{- fail "gpu-burnin: multiNode.domain=su cannot span a scalable unit while target.rack restricts the test to one rack; use domain=rack or clear target.rack" -}}
+{{- end -}}
+{{- if and (eq $m.domain "rack") (gt (int $m.nodes) (int .Values.topology.nodesPerRack)) -}}
+{{- fail (printf "gpu-burnin: multiNode.nodes=%d does not fit one NVLink domain (topology.nodesPerRack=%d)" (int $m.nodes) (int .Values.topology.nodesPerRack)) -}}
+{{- end -}}
+{{- if and (eq $m.domain "su") (gt (int $m.nodes) (int $suNodes)) -}}
+{{- fail (printf "gpu-burnin: multiNode.nodes=%d does not fit one scalable unit (%d nodes)" (int $m.nodes) (int $suNodes)) -}}
+{{- end -}}
+{{- end -}}
+{{- end }}
