@@ -577,8 +577,10 @@ def format_loc(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not part.isidentifier() or not part.isascii():
+            out += f"[{part!r}]"  # a key a user mistyped: quoted, control characters escaped
         else:
-            out += f".{part}" if out else str(part)
+            out += f".{part}" if out else part
     return out
 
 

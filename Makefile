@@ -1,0 +1,43 @@
+# gigafactory: the two commands a newcomer needs are `make plan` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SITE   ?= sites/narvik.yaml
+STACK  ?= kind
+
+.PHONY: help install plan check test lint typecheck pytest bench up down clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip==25.3
+	$(BIN)/python -m pip install --quiet -e '.[pulumi,ansible,dev]'
+	touch $@
+
+install: $(BIN)/.installed  ## create .venv and install the suite with every pinned dependency
+
+plan: install  ## the main job: capacity plan and policy report of SITE (default: Narvik)
+	$(BIN)/gigafactory plan $(SITE)
+
+check: install  ## policy gate for SITE: exit 1 on any mandatory violation
+	$(BIN)/gigafactory check $(SITE)
+
+lint: install  ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install  ## mypy, strict
+	$(BIN)/mypy
+
+pytest: install  ## the pytest suite only
+	$(BIN)/pytest
+
+test: lint typecheck pytest  ## everything CI runs: lint, types, all tests
+
+bench: install  ## benchmarks (numbers go in the closing notes, not in tests)
+	$(BIN)/python benchmarks/bench_plan.py
+
+clean:  ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,5 @@
+"""`python -m gigafactory` runs the CLI."""
+
+from gigafactory.cli import main
+
+main()
