@@ -40,18 +40,32 @@ def synthetic_site(gpus: int) -> dict[str, object]:
     halls, clusters = [], []
     for i in range(6):
         hall = f"hall-{i}"
-        halls.append({
-            "name": hall, "cooling": "liquid", "max_rack_kw": 150, "rack_positions": racks_per_cluster + 10,
-            "mgmt_cidr": f"10.{i}.0.0/16", "bmc_cidr": f"10.{100 + i}.0.0/16",
-        })
-        clusters.append({
-            "name": f"c{i + 1}",
-            "kubernetes_node_limit_exception": "synthetic benchmark",
-            "pools": [
-                {"name": "train", "role": "training", "sku": "gb300-nvl72", "hall": hall, "racks": racks_per_cluster},
-                {"name": "system", "role": "system", "sku": "cpu-2u", "hall": hall, "racks": 3},
-            ],
-        })
+        halls.append(
+            {
+                "name": hall,
+                "cooling": "liquid",
+                "max_rack_kw": 150,
+                "rack_positions": racks_per_cluster + 10,
+                "mgmt_cidr": f"10.{i}.0.0/16",
+                "bmc_cidr": f"10.{100 + i}.0.0/16",
+            }
+        )
+        clusters.append(
+            {
+                "name": f"c{i + 1}",
+                "kubernetes_node_limit_exception": "synthetic benchmark",
+                "pools": [
+                    {
+                        "name": "train",
+                        "role": "training",
+                        "sku": "gb300-nvl72",
+                        "hall": hall,
+                        "racks": racks_per_cluster,
+                    },
+                    {"name": "system", "role": "system", "sku": "cpu-2u", "hall": hall, "racks": 3},
+                ],
+            }
+        )
     return {
         "name": f"synthetic-{gpus}",
         "grid": {"zone": "NO-NO4", "renewable_evidence": "benchmark"},
@@ -83,8 +97,10 @@ def main() -> None:
     args = ap.parse_args()
 
     narvik = _median_process(["plan", "sites/narvik.yaml", "--format", "json"], args.runs)
-    print(f"plan sites/narvik.yaml --format json, whole process: median {narvik:.3f} s over {args.runs} runs "
-          f"(target <= 1.0 s) {'OK' if narvik <= 1.0 else 'OVER'}")
+    print(
+        f"plan sites/narvik.yaml --format json, whole process: median {narvik:.3f} s over {args.runs} runs "
+        f"(target <= 1.0 s) {'OK' if narvik <= 1.0 else 'OVER'}"
+    )
 
     from gigafactory.model import load_site
 

@@ -37,7 +37,10 @@ def test_plan_json_shape_and_figures() -> None:
     assert doc["totals"]["gpus"] == 1384 * 72
     assert doc["totals"]["facility_mw"] == 228.994
     assert (c1["fabric"]["leaf"], c1["fabric"]["spine"], c1["fabric"]["core"], c1["fabric"]["switches"]) == (
-        232, 232, 116, 580,
+        232,
+        232,
+        116,
+        580,
     )
     assert doc["violations"] == []
 
@@ -109,7 +112,10 @@ def test_console_script_prints_no_traceback(write_site: Writer) -> None:
     path = write_site("name: [\n")
     proc = subprocess.run(
         [sys.executable, "-m", "gigafactory", "check", str(path)],
-        capture_output=True, text=True, cwd=REPO, check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

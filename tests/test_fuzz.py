@@ -87,7 +87,9 @@ def mutated_site(draw: st.DrawFn) -> str:
     if draw(st.integers(min_value=0, max_value=4)) == 0:
         # Broken YAML: cut the text, or splice in characters YAML reacts to.
         cut = draw(st.integers(min_value=0, max_value=len(text)))
-        junk = draw(st.sampled_from(["", ":", "- [", "{", "\t", "&a *b", "!!python/object:os.system", "\x00", "'"]))
+        junk = draw(
+            st.sampled_from(["", ":", "- [", "{", "\t", "&a *b", "!!python/object:os.system", "\x00", "'"])
+        )
         text = text[:cut] + junk + text[cut:]
     return text
 

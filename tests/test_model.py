@@ -83,7 +83,11 @@ def test_node_placement_follows_racks_slots_and_scalable_units() -> None:
     # SU of 8 racks: (232 - 1) // 8 + 1 = 29
     assert (last.rack_position, last.slot, last.rack, last.su) == (232, 18, "hall-a-r0232", "hall-a-su029")
     first = pool.node_labels(0)
-    assert (first[LABEL_HALL], first[LABEL_SU], first[LABEL_RACK]) == ("hall-a", "hall-a-su001", "hall-a-r0001")
+    assert (first[LABEL_HALL], first[LABEL_SU], first[LABEL_RACK]) == (
+        "hall-a",
+        "hall-a-su001",
+        "hall-a-r0001",
+    )
     with pytest.raises(IndexError):
         pool.node_placement(4176)
 

@@ -80,7 +80,13 @@ def test_b200_superpod_from_a_site_matches_the_table() -> None:
     data = site_data(KIND)
     data["halls"][0].update(cooling="air", max_rack_kw=60, rack_positions=200)
     # 16 SUs x 32 DGX B200 = 512 nodes x 8 GPUs = 4,096 GPUs
-    data["clusters"][0]["pools"][1] = {"name": "gpu", "role": "training", "sku": "dgx-b200", "hall": "lab", "nodes": 512}
+    data["clusters"][0]["pools"][1] = {
+        "name": "gpu",
+        "role": "training",
+        "sku": "dgx-b200",
+        "hall": "lab",
+        "nodes": 512,
+    }
     data["tenants"] = []
     c = plan(parse_site(data)).clusters[0]
     assert c.gpus == 512 * 8 == 4096

@@ -51,7 +51,12 @@ def _fabric_too_big(data: dict[str, Any]) -> None:
     # designed for whole SUs: ceil(8,200 / 32) = 257 SUs x 32 x 8 = 65,792 > 65,536. 8,200 / 4 = 2,050 racks.
     data["halls"][0].update(cooling="air", max_rack_kw=60, rack_positions=3000)
     data["clusters"][0]["pools"][0] = {
-        "name": "train", "role": "training", "sku": "dgx-h100", "hall": "hall-a", "nodes": 8200, "first_rack": 1,
+        "name": "train",
+        "role": "training",
+        "sku": "dgx-h100",
+        "hall": "hall-a",
+        "nodes": 8200,
+        "first_rack": 1,
     }
     data["clusters"][0]["pools"][1]["first_rack"] = 2100
     data["clusters"][0]["pools"][2]["first_rack"] = 2104
@@ -69,7 +74,9 @@ def _pue_too_high(data: dict[str, Any]) -> None:
 
 def _overcommit_tenants(data: dict[str, Any]) -> None:
     # c1 train has 16,704 GPUs; two tenants promised 16,704 + 1
-    data["tenants"].append({"name": "extra", "cluster": "c1", "group": "g", "quotas": [{"pool": "train", "gpus": 1}]})
+    data["tenants"].append(
+        {"name": "extra", "cluster": "c1", "group": "g", "quotas": [{"pool": "train", "gpus": 1}]}
+    )
 
 
 CASES: dict[str, Mutation] = {
@@ -153,7 +160,9 @@ def test_node_limit_exception_allows_up_to_7500() -> None:
 
 def test_disabled_rule_is_skipped(tmp_path: Path) -> None:
     text = (Path(__file__).parents[1] / "gigafactory" / "data" / "policy.yaml").read_text()
-    text = text.replace("  region-grid-carbon-max:\n    level: mandatory", "  region-grid-carbon-max:\n    level: disabled")
+    text = text.replace(
+        "  region-grid-carbon-max:\n    level: mandatory", "  region-grid-carbon-max:\n    level: disabled"
+    )
     cfg_file = tmp_path / "policy.yaml"
     cfg_file.write_text(text)
     data = site_data(NARVIK)
@@ -167,7 +176,7 @@ def test_disabled_rule_is_skipped(tmp_path: Path) -> None:
 def test_policy_config_errors(tmp_path: Path) -> None:
     bad = tmp_path / "p.yaml"
     bad.write_text("version: '1'\nrules: {nope: {level: mandatory, source: x}}\n")
-    with pytest.raises(PolicyConfigError, match="rules.nope: unknown rule"):
+    with pytest.raises(PolicyConfigError, match=r"rules\.nope: unknown rule"):
         load_policy(bad)
     with pytest.raises(PolicyConfigError, match="cannot read"):
         load_policy(tmp_path / "missing.yaml")
