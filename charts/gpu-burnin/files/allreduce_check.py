@@ -142,7 +142,9 @@ def run(args: argparse.Namespace) -> int:
     if local_rank == 0:  # one writer per pod: each node's report reads its own files
         write_results(Path(args.result_dir), args.name, results, passed, reason, world_size)
     if rank == 0:
-        print(f"nccl all-reduce over {world_size} GPUs: {'PASS' if passed else 'FAIL'} ({reason})", flush=True)
+        print(
+            f"nccl all-reduce over {world_size} GPUs: {'PASS' if passed else 'FAIL'} ({reason})", flush=True
+        )
     dist.destroy_process_group()
     return 0 if passed else 1
 
@@ -151,7 +153,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--max-mib", type=int, default=1024, help="largest message in MiB")
     parser.add_argument("--iterations", type=int, default=20, help="timed iterations per size")
-    parser.add_argument("--min-busbw-gbps", type=float, default=0.0, help="pass threshold at the largest size")
+    parser.add_argument(
+        "--min-busbw-gbps", type=float, default=0.0, help="pass threshold at the largest size"
+    )
     parser.add_argument("--result-dir", default="/results", help="where rank 0 writes its result files")
     parser.add_argument("--name", default="nccl", help="prefix of the result files")
     return parser.parse_args(argv)
