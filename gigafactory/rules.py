@@ -52,6 +52,9 @@ class PolicyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     version: str
     rules: dict[str, RuleConfig]
+    resource_rules: dict[str, RuleConfig] = Field(default_factory=dict)
+    """Levels and thresholds of the resource rules (gigafactory.resource_rules). Optional in a
+    user's file: a rule without an entry here takes the packaged default."""
 
     def rule(self, name: str) -> RuleConfig:
         try:
@@ -95,6 +98,13 @@ def _parse_policy(data: Any, file: str) -> PolicyConfig:
     missing = [r for r in SITE_RULES if r not in cfg.rules]
     if missing:
         raise PolicyConfigError(f"{file}: rules: no entry for rule {missing[0]!r}")
+    from gigafactory.resource_rules import RESOURCE_RULES  # imports this module: not at the top
+
+    unknown = sorted(set(cfg.resource_rules) - set(RESOURCE_RULES))
+    if unknown:
+        raise PolicyConfigError(
+            f"{file}: resource_rules.{unknown[0]}: unknown rule; allowed: {', '.join(RESOURCE_RULES)}"
+        )
     return cfg
 
 

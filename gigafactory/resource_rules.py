@@ -1,0 +1,751 @@
+"""Resource rules: plain functions over the resources one Pulumi stack declares.
+
+The policy pack (``policy/``) wraps each rule in a ``ResourceValidationPolicy`` or a
+``StackValidationPolicy``; ``gigafactory check --stack`` runs the same functions over the
+offline render of the stack. Nothing here imports pulumi or pulumi_policy.
+
+A resource is its Pulumi type token, name and inputs (camelCase, as pulumi-kubernetes
+passes them). Inputs unknown at preview arrive as ``UNKNOWN``. A rule that needs such a
+value fails closed: it reports a violation naming the value it could not see, so the SDK
+never downgrades a mandatory policy to an advisory "can't run policy ... during preview".
+
+Levels and thresholds come from the ``resource_rules`` section of the versioned policy
+file (gigafactory/data/policy.yaml), never from code.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+from gigafactory.model import (
+    GPU_RESOURCE,
+    GPU_TAINT_KEY,
+    LABEL_CLUSTER,
+    LABEL_POOL,
+    LABEL_TENANT,
+    Cluster,
+    Site,
+)
+from gigafactory.plan import SitePlan
+from gigafactory.plan import plan as make_plan
+from gigafactory.rules import PolicyConfig, RuleConfig, default_policy
+
+# ---------------------------------------------------------------------------------------
+# Resources and values unknown at preview
+# ---------------------------------------------------------------------------------------
+
+
+class _Unknown:
+    """The type of UNKNOWN: a value Pulumi computes only when the resource is created."""
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN: Final = _Unknown()
+
+# The strings the Pulumi engine sends in place of unknown values during preview, one per
+# value type (boolean, number, string, array, asset, archive, object): part of its wire
+# protocol. normalize() turns each into UNKNOWN.
+ENGINE_UNKNOWNS: Final = frozenset(
+    {
+        "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
+        "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
+        "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
+        "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
+        "030794c1-ac77-496b-92df-f27374a8bd58",
+        "e48ece36-62e2-4504-bad9-02848725956a",
+        "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
+    }
+)
+
+
+def normalize(value: Any) -> Any:
+    """Plain dicts and lists, with every engine unknown sentinel replaced by UNKNOWN."""
+    if isinstance(value, str):
+        return UNKNOWN if value in ENGINE_UNKNOWNS else value
+    if isinstance(value, Mapping):
+        return {str(k): normalize(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [normalize(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One resource of a stack, as a policy sees it."""
+
+    type: str
+    """Pulumi type token, e.g. kubernetes:helm.sh/v3:Release."""
+    name: str
+    """Pulumi (logical) name."""
+    props: Mapping[str, Any]
+    """Inputs: plain data, UNKNOWN where a value is unknown at preview."""
+    urn: str = ""
+
+    @property
+    def subject(self) -> str:
+        """What a violation names: type and name, as the tail of the resource's URN."""
+        return f"{self.type}::{self.name}"
+
+    @property
+    def kind(self) -> str:
+        return self.type.rsplit(":", 1)[-1]
+
+    @classmethod
+    def from_render(cls, r: Mapping[str, Any]) -> Resource:
+        """A resource of the offline render (urn, type, name, inputs)."""
+        return cls(
+            type=r["type"], name=r["name"], props=normalize(r.get("inputs") or {}), urn=r.get("urn", "")
+        )
+
+
+@dataclass(frozen=True)
+class StackContext:
+    """What a stack deploys: one cluster of one site."""
+
+    stack: str
+    site: Site
+    cluster: Cluster
+    plan: SitePlan = field(repr=False)
+
+    @classmethod
+    def build(cls, stack: str, site: Site, cluster: str) -> StackContext:
+        return cls(stack, site, site.cluster(cluster), make_plan(site))
+
+    @property
+    def platform(self) -> str:
+        return self.cluster.platform
+
+
+# A finding: the resource it concerns (None: the stack as a whole) and the message.
+Finding = tuple[Resource | None, str]
+Check = Callable[[Sequence[Resource], RuleConfig, StackContext | None], Iterator[Finding]]
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRule:
+    name: str
+    scope: Literal["resource", "stack"]
+    """resource: judged one resource at a time; stack: needs several resources together."""
+    checks: str
+    """One sentence: what the rule checks (policy description and docs)."""
+    needs_context: bool
+    """True when the rule reads the site model (which cluster, platform, pools, tenants)."""
+    check: Check
+
+
+RESOURCE_RULES: dict[str, ResourceRule] = {}
+
+
+def _register(
+    name: str, scope: Literal["resource", "stack"], checks: str, *, needs_context: bool = False
+) -> Callable[[Check], Check]:
+    def register(fn: Check) -> Check:
+        RESOURCE_RULES[name] = ResourceRule(name, scope, checks, needs_context, fn)
+        return fn
+
+    return register
+
+
+def rule_config(config: PolicyConfig | None, name: str) -> RuleConfig:
+    """The level and thresholds of resource rule ``name``: from ``config``, else the packaged file."""
+    if config is not None and name in config.resource_rules:
+        return config.resource_rules[name]
+    return default_policy().resource_rules[name]
+
+
+def run_rule(
+    rule: ResourceRule, resources: Sequence[Resource], cfg: RuleConfig, ctx: StackContext | None
+) -> Iterator[Finding]:
+    """Every finding of one rule. A rule that needs the site model fails closed without it."""
+    if rule.needs_context and ctx is None:
+        yield (
+            None,
+            "cannot tell which site and cluster this stack deploys (stack config gigafactory:site and "
+            "gigafactory:cluster), so the rule cannot run; it fails closed",
+        )
+        return
+    seen: set[tuple[int, str]] = set()
+    for r, message in rule.check(resources, cfg, ctx):
+        key = (id(r), message)
+        if key not in seen:
+            seen.add(key)
+            yield r, message
+
+
+# ---------------------------------------------------------------------------------------
+# Helpers over plain resource inputs
+# ---------------------------------------------------------------------------------------
+
+HELM_TYPES: Final = frozenset(
+    {"kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Chart"}
+)
+WORKLOAD_KINDS: Final = frozenset(
+    {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "ReplicationController"}
+)
+
+Path = tuple[str | int, ...]
+
+
+def _fmt(path: Path) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
+    return out or "(inputs)"
+
+
+def _walk(value: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
+    yield path, value
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _walk(v, (*path, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _walk(v, (*path, i))
+
+
+def _last_key(path: Path) -> str | None:
+    for p in reversed(path):
+        if isinstance(p, str):
+            return p
+    return None
+
+
+def _get(value: Any, *keys: str) -> Any:
+    """value[k1][k2]...; None when a key is missing, UNKNOWN when a step is unknown."""
+    for k in keys:
+        if value is UNKNOWN:
+            return UNKNOWN
+        if not isinstance(value, Mapping) or k not in value:
+            return None
+        value = value[k]
+    return value
+
+
+def _unknown(path: Path, what: str) -> str:
+    return (
+        f"{_fmt(path)} is unknown at preview, so {what} cannot be checked; the policy fails closed: "
+        "give it a value known before deployment"
+    )
+
+
+def is_workload(r: Resource) -> bool:
+    return r.type.startswith("kubernetes:") and r.kind in WORKLOAD_KINDS
+
+
+def is_helm(r: Resource) -> bool:
+    return r.type in HELM_TYPES
+
+
+def chart_name(chart: str) -> str:
+    """gpu-operator for nvidia/gpu-operator, oci://registry.k8s.io/kueue/charts/kueue -> kueue."""
+    return chart.rstrip("/").rsplit("/", 1)[-1].removesuffix(".tgz")
+
+
+def is_local_chart(chart: str) -> bool:
+    """A chart from this repository (a path): versioned with the code that installs it."""
+    return chart.startswith(("./", "../", "/", "file://"))
+
+
+def k8s_name(r: Resource) -> Any:
+    """metadata.name, or the Pulumi name when the program lets the provider name the object."""
+    name = _get(r.props, "metadata", "name")
+    return r.name if name is None else name
+
+
+def quantity(value: Any) -> float | None:
+    """A Kubernetes quantity (8, "8", "1k", "2Ki") as a number; None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?", value.strip())
+    if not m:
+        return None
+    scale = {
+        None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
+        "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60,
+    }[m.group(2)]  # fmt: skip
+    return float(m.group(1)) * scale
+
+
+# ---------------------------------------------------------------------------------------
+# Rules
+# ---------------------------------------------------------------------------------------
+
+_EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
+
+
+@_register(
+    "helm-chart-version-pinned",
+    "resource",
+    "Every Helm release or chart from a chart repository or registry names an exact chart version "
+    "(no version, a range or a wildcard fails); charts from this repository's charts/ are pinned by the commit.",
+)
+def _chart_pinned(
+    resources: Sequence[Resource], cfg: RuleConfig, ctx: StackContext | None
+) -> Iterator[Finding]:
+    allow_local = bool(cfg.threshold("allow_local_charts"))
+    for r in resources:
+        if not is_helm(r):
+            continue
+        chart, version = r.props.get("chart"), r.props.get("version")
+        if chart is UNKNOWN:
+            yield r, _unknown(("chart",), "the chart")
+            continue
+        if allow_local and isinstance(chart, str) and is_local_chart(chart):
+            continue
+        if version is UNKNOWN:
+            yield r, _unknown(("version",), "the chart version")
+        elif version is None or version == "":
+            yield (
+                r,
+                f"chart {chart} has no version: Helm would install whatever is newest at deploy time; "
+                "pin an exact chart version",
+            )
+        elif not _EXACT_VERSION.match(str(version)):
+            yield (
+                r,
+                f"chart {chart} version {version!r} is not an exact version (a range or wildcard); pin one "
+                "version so every deployment installs the same chart",
+            )
+
+
+def _image_tag(ref: str) -> tuple[str | None, bool]:
+    """(tag, pinned by digest) of an image reference."""
+    if "@" in ref:
+        return None, True
+    last = ref.rsplit("/", 1)[-1]
+    return (last.split(":", 1)[1] if ":" in last else None), False
+
+
+# Keys whose value, when unknown at preview, may hide an image: in any resource the image
+# fields themselves; in workloads and Helm releases also what holds the pod spec or values.
+_IMAGE_FIELDS: Final = frozenset({"image", "tag", "digest"})
+_IMAGE_CARRIERS: Final = frozenset(
+    {"values", "spec", "template", "jobTemplate", "containers", "initContainers", "ephemeralContainers"}
+)
+
+
+def iter_images(props: Mapping[str, Any]) -> Iterator[tuple[Path, Any, Any, bool]]:
+    """Every image a resource's inputs name: (path, full reference or None, tag, pinned by digest).
+
+    Finds pod-spec ``image: repo:tag`` strings and the Helm values forms
+    ``{repository, tag}``, ``{repository, image, tag|version}`` and ``{image: {...}}``.
+    A split reference without a tag takes the chart's default (its appVersion), which the
+    chart version pins; UNKNOWN stands for a tag or reference unknown at preview.
+    """
+    for path, v in _walk(props):
+        if not isinstance(v, Mapping):
+            continue
+        img = v.get("image")
+        split_tag_keys = [k for k in ("digest", "tag", "version") if k in v]
+        if isinstance(img, str) and not split_tag_keys and "repository" not in v and "registry" not in v:
+            tag, digest = _image_tag(img)
+            yield (*path, "image"), img, tag, digest
+        elif (isinstance(img, str) or isinstance(v.get("repository"), str)) and split_tag_keys:
+            if v.get("digest"):
+                yield path, None, None, v["digest"] is not UNKNOWN
+                continue
+            tag = next((v[k] for k in ("tag", "version") if k in v), None)
+            repo = "/".join(
+                str(v[k]) for k in ("registry", "repository", "image") if isinstance(v.get(k), str)
+            )
+            yield path, repo, ("" if tag is None else tag), False
+
+
+@_register(
+    "image-tag-pinned",
+    "resource",
+    "No container image in a workload's pod spec or a Helm release's values uses a forbidden tag "
+    "(latest) or no tag at all; a digest pins too.",
+)
+def _image_pinned(
+    resources: Sequence[Resource], cfg: RuleConfig, ctx: StackContext | None
+) -> Iterator[Finding]:
+    forbidden = {str(t) for t in cfg.threshold("forbidden_tags")}
+    for r in resources:
+        carriers = _IMAGE_FIELDS | _IMAGE_CARRIERS if is_helm(r) or is_workload(r) else _IMAGE_FIELDS
+        for path, v in _walk(r.props):
+            if v is UNKNOWN and _last_key(path) in carriers:
+                yield r, _unknown(path, "the images it sets")
+        for path, ref, tag, digest in iter_images(r.props):
+            where = _fmt(path)
+            if digest:
+                continue
+            if tag is UNKNOWN or ref is UNKNOWN:
+                yield r, _unknown(path, "the image tag")
+            elif isinstance(tag, str) and tag in forbidden:
+                yield r, f"{where}: image {ref} uses tag {tag!r}, which moves; pin a release tag or a digest"
+            elif tag is None:
+                yield (
+                    r,
+                    f"{where}: image {ref} has no tag, so it resolves to 'latest', which moves; pin a "
+                    "release tag or a digest",
+                )
+
+
+def _tolerates_gpu(t: Any) -> bool | None:
+    """True when a toleration lets a pod onto GPU nodes; None when it is unknown at preview."""
+    if t is UNKNOWN:
+        return None
+    if not isinstance(t, Mapping):
+        return False
+    key, op = t.get("key"), t.get("operator")
+    if key is UNKNOWN or op is UNKNOWN:
+        return None
+    # A toleration with no key and operator Exists tolerates every taint, the GPU taint included.
+    return key == GPU_TAINT_KEY or (not key and op == "Exists")
+
+
+@_register(
+    "gpu-taint-toleration-restricted",
+    "resource",
+    f"Only GPU-operator, GPU-monitoring and node-level GPU/network workloads (an allow-list of charts and "
+    f"namespaces) tolerate the GPU pool taint {GPU_TAINT_KEY} (or every taint); other work reaches GPU "
+    "nodes only through Kueue. Kueue ResourceFlavors are not workloads and are not checked.",
+)
+def _gpu_tolerations(
+    resources: Sequence[Resource], cfg: RuleConfig, ctx: StackContext | None
+) -> Iterator[Finding]:
+    charts = {str(c) for c in cfg.threshold("allowed_charts")}
+    namespaces = {str(n) for n in cfg.threshold("allowed_namespaces")}
+    for r in resources:
+        if is_helm(r):
+            chart = r.props.get("chart")
+            if isinstance(chart, str) and chart_name(chart) in charts:
+                continue
+            what = f"chart {chart}" if isinstance(chart, str) else "this chart"
+        elif is_workload(r):
+            ns = _get(r.props, "metadata", "namespace")
+            if isinstance(ns, str) and ns in namespaces:
+                continue
+            what = f"{r.kind} {k8s_name(r)} in namespace {ns or 'default'}"
+        else:
+            continue
+        for path, v in _walk(r.props):
+            key = path[-1] if path else None
+            if v is UNKNOWN and key in {"values", "spec", "template", "jobTemplate", "tolerations"}:
+                yield r, _unknown(path, "its tolerations")
+            if key != "tolerations" or not isinstance(v, list):
+                continue
+            for i, t in enumerate(v):
+                hit = _tolerates_gpu(t)
+                if hit is None:
+                    yield r, _unknown((*path, i), "the toleration")
+                elif hit:
+                    yield (
+                        r,
+                        f"{_fmt((*path, i))}: {what} tolerates the GPU pool taint {GPU_TAINT_KEY}; only "
+                        "allow-listed GPU operator and monitoring workloads may, everything else reaches GPU "
+                        "nodes through Kueue",
+                    )
+
+
+@_register(
+    "simulated-gpu-no-driver",
+    "resource",
+    "On kind and minikube stacks (simulated GPUs) no GPU driver or container toolkit is installed: "
+    "the GPU operator runs with driver.enabled and toolkit.enabled false and no workload runs a driver "
+    "or toolkit image.",
+    needs_context=True,
+)
+def _no_driver(resources: Sequence[Resource], cfg: RuleConfig, ctx: StackContext | None) -> Iterator[Finding]:
+    if ctx is None or ctx.platform not in {str(p) for p in cfg.threshold("platforms")}:
+        return
+    operators = {str(c) for c in cfg.threshold("gpu_operator_charts")}
+    driver_images = [str(p) for p in cfg.threshold("driver_images")]
+    for r in resources:
+        if is_helm(r):
+            chart = r.props.get("chart")
+            if chart is UNKNOWN:
+                yield r, _unknown(("chart",), "whether it installs a GPU driver")
+                continue
+            if not (isinstance(chart, str) and chart_name(chart) in operators):
+                continue
+            for part in ("driver", "toolkit"):
+                enabled = _get(r.props.get("values"), part, "enabled")
+                if enabled is UNKNOWN:
+                    yield r, _unknown(("values", part, "enabled"), f"whether the {part} is installed")
+                elif enabled is not False:
+                    yield (
+                        r,
+                        f"{chart_name(chart)} installs the GPU {part} on a {ctx.platform} stack "
+                        f"(values.{part}.enabled is {'not set' if enabled is None else repr(enabled)}; the chart default "
+                        "is true): a laptop has no "
+                        f"GPU, set {part}.enabled=false",
+                    )
+        elif is_workload(r):
+            for path, ref, _tag, _digest in iter_images(r.props):
+                if isinstance(ref, str) and any(p in ref for p in driver_images):
+                    yield (
+                        r,
+                        f"{_fmt(path)}: image {ref} installs a GPU driver or toolkit on a {ctx.platform} stack",
+                    )
+
+
+def _flavor_pool(flavor: Resource, ctx: StackContext) -> tuple[int | None, str]:
+    """(GPUs of the pool the flavor selects, or None, description of the mapping or the problem)."""
+    labels = _get(flavor.props, "spec", "nodeLabels")
+    if labels is UNKNOWN:
+        return None, _unknown(("spec", "nodeLabels"), "the pool it selects")
+    if not isinstance(labels, Mapping) or not isinstance(labels.get(LABEL_POOL), str):
+        return (
+            None,
+            f"ResourceFlavor {k8s_name(flavor)} has no spec.nodeLabels[{LABEL_POOL}], so no pool backs it",
+        )
+    cluster, pool = labels.get(LABEL_CLUSTER, ctx.cluster.name), labels[LABEL_POOL]
+    if cluster != ctx.cluster.name:
+        return (
+            None,
+            f"ResourceFlavor {k8s_name(flavor)} selects cluster {cluster!r}, but this stack is {ctx.cluster.name!r}",
+        )
+    try:
+        p = ctx.cluster.pool(pool)
+    except KeyError:
+        return (
+            None,
+            f"ResourceFlavor {k8s_name(flavor)} selects pool {pool!r}, which cluster {cluster} does not have",
+        )
+    return p.gpus, f"pool {cluster}/{pool} ({p.gpus} GPUs)"
+
+
+@_register(
+    "kueue-gpu-quota-within-pool",
+    "stack",
+    f"The {GPU_RESOURCE} nominal quota Kueue ClusterQueues give on a flavor, alone and summed over the "
+    "queues, never exceeds the GPUs of the pool the flavor selects (its nodeLabels; GPUs from the site model).",
+    needs_context=True,
+)
+def _kueue_quota(
+    resources: Sequence[Resource], cfg: RuleConfig, ctx: StackContext | None
+) -> Iterator[Finding]:
+    if ctx is None:
+        return
+    flavors: dict[str, Resource] = {}
+    for r in resources:
+        if r.type.startswith("kubernetes:kueue.x-k8s.io/") and r.kind == "ResourceFlavor":
+            name = k8s_name(r)
+            if name is UNKNOWN:
+                yield r, _unknown(("metadata", "name"), "which quota draws on this flavor")
+            else:
+                flavors[str(name)] = r
+    # flavor name -> [(queue, GPUs)]
+    given: dict[str, list[tuple[Resource, float]]] = {}
+    for q in resources:
+        if not (q.type.startswith("kubernetes:kueue.x-k8s.io/") and q.kind == "ClusterQueue"):
+            continue
+        groups = _get(q.props, "spec", "resourceGroups")
+        if groups is UNKNOWN:
+            yield q, _unknown(("spec", "resourceGroups"), "its GPU quota")
+            continue
+        for gi, g in enumerate(groups or []):
+            fl = _get(g, "flavors")
+            if g is UNKNOWN or fl is UNKNOWN:
+                yield q, _unknown(("spec", "resourceGroups", gi), "its GPU quota")
+                continue
+            for fi, f in enumerate(fl or []):
+                base: Path = ("spec", "resourceGroups", gi, "flavors", fi)
+                fname, res = _get(f, "name"), _get(f, "resources")
+                if f is UNKNOWN or fname is UNKNOWN or res is UNKNOWN:
+                    yield q, _unknown(base, "its GPU quota")
+                    continue
+                for ri, rq in enumerate(res or []):
+                    rname, quota = _get(rq, "name"), _get(rq, "nominalQuota")
+                    if rq is UNKNOWN or rname is UNKNOWN:
+                        yield q, _unknown((*base, "resources", ri), "its GPU quota")
+                        continue
+                    if rname != GPU_RESOURCE:
+                        continue
+                    if quota is UNKNOWN:
+                        yield q, _unknown((*base, "resources", ri, "nominalQuota"), "its GPU quota")
+                        continue
+                    n = quantity(quota)
+                    if n is None:
+                        yield (
+                            q,
+                            f"{_fmt((*base, 'resources', ri, 'nominalQuota'))}: {quota!r} is not a quantity",
+                        )
+                        continue
+                    given.setdefault(str(fname), []).append((q, n))
+    for fname, quotas in given.items():
+        flavor = flavors.get(fname)
+        if flavor is None:
+            for q, _ in quotas:
+                yield (
+                    q,
+                    f"quota on flavor {fname!r}, which no ResourceFlavor of this stack defines, so no pool backs it",
+                )
+            continue
+        gpus, what = _flavor_pool(flavor, ctx)
+        if gpus is None:
+            for q, _ in quotas:
+                yield q, f"quota on flavor {fname!r}: {what}"
+            continue
+        for q, n in quotas:
+            if n > gpus:
+                yield q, f"ClusterQueue {k8s_name(q)} gives {n:g} GPUs of flavor {fname}, but {what}"
+        total = sum(n for _, n in quotas)
+        if total > gpus and all(n <= gpus for _, n in quotas):
+            names = ", ".join(str(k8s_name(q)) for q, _ in quotas)
+            for q, _ in quotas:
+                yield q, f"ClusterQueues {names} together give {total:g} GPUs of flavor {fname}, but {what}"
+
+
+def _deny_all(policy: Resource, types: set[str]) -> bool | None:
+    """True when a NetworkPolicy selects every pod and allows nothing for ``types``; None if unknown."""
+    spec = policy.props.get("spec")
+    if spec is UNKNOWN:
+        return None
+    selector = _get(spec, "podSelector")
+    ptypes = _get(spec, "policyTypes")
+    if selector is UNKNOWN or ptypes is UNKNOWN:
+        return None
+    if isinstance(selector, Mapping) and (selector.get("matchLabels") or selector.get("matchExpressions")):
+        return False
+    if not isinstance(ptypes, list) or not types <= {str(t) for t in ptypes}:
+        return False
+    for t in types:
+        rules = _get(spec, t.lower())
+        if rules is UNKNOWN:
+            return None
+        if rules:
+            return False
+    return True
+
+
+def _tenant_releases(
+    resources: Sequence[Resource], charts: set[str], expected: Mapping[str, str]
+) -> Iterator[tuple[Resource, str | None, str]]:
+    """Releases of the project's tenant chart: (release, tenant it onboards or None, problem or "").
+
+    The chart's contract (charts/tenant, tested there): the namespace is tenant.namespace or
+    the tenant name, labelled gigafactory.io/tenant=<tenant.name>, with a default-deny
+    NetworkPolicy for ingress and egress unless networkPolicy.enabled is false.
+    """
+    for r in resources:
+        chart = r.props.get("chart") if is_helm(r) else None
+        if not (isinstance(chart, str) and chart_name(chart) in charts):
+            continue
+        values = r.props.get("values")
+        name, ns = _get(values, "tenant", "name"), _get(values, "tenant", "namespace")
+        if values is UNKNOWN or name is UNKNOWN or ns is UNKNOWN:
+            yield r, None, _unknown(("values", "tenant"), "which tenant it onboards")
+            continue
+        if not isinstance(name, str) or not name:
+            yield r, None, "tenant chart release without values.tenant.name"
+            continue
+        namespace = ns or name
+        if name in expected and namespace != expected[name]:
+            yield (
+                r,
+                name,
+                f"tenant {name} gets namespace {namespace}, but the site model names it {expected[name]}: "
+                "Kueue and the site policies look for the model's name",
+            )
+        for key in ("namespaceLabels", "commonLabels"):
+            where = ("values", "tenant", key) if key == "namespaceLabels" else ("values", key)
+            label = _get(values, *where[1:], LABEL_TENANT)
+            if label is UNKNOWN:
+                yield r, name, _unknown((*where, LABEL_TENANT), "the tenant label")
+            elif label is not None and label != name:
+                yield r, name, f"{_fmt(where)} sets {LABEL_TENANT}={label!r} on tenant {name}'s namespace"
+        enabled = _get(values, "networkPolicy", "enabled")
+        if enabled is UNKNOWN:
+            yield r, name, _unknown(("values", "networkPolicy", "enabled"), "the default-deny NetworkPolicy")
+        elif enabled is False:
+            yield (
+                r,
+                name,
+                f"values.networkPolicy.enabled is false: tenant namespace {namespace} gets no default-deny "
+                "NetworkPolicy, so pods of other tenants could reach its pods",
+            )
+        else:
+            yield r, name, ""
+
+
+@_register(
+    "tenant-namespace-isolation",
+    "stack",
+    f"Every tenant of the cluster (site model) has its namespace (tenant-<name>), labelled "
+    f"{LABEL_TENANT}=<tenant> and closed by a default-deny NetworkPolicy (empty pod selector, no rules for "
+    "the denied policy types), either as Namespace and NetworkPolicy resources or through a release of "
+    f"the project's tenant chart; any namespace labelled {LABEL_TENANT} is held to the same.",
+    needs_context=True,
+)
+def _tenant_isolation(
+    resources: Sequence[Resource], cfg: RuleConfig, ctx: StackContext | None
+) -> Iterator[Finding]:
+    if ctx is None:
+        return
+    deny_types = {str(t) for t in cfg.threshold("deny_policy_types")}
+    charts = {str(c) for c in cfg.threshold("tenant_charts")}
+    expected = {t.name: t.namespace for t in ctx.site.tenants if t.cluster == ctx.cluster.name}
+    by_namespace = {ns: t for t, ns in expected.items()}
+    onboarded: set[str] = set()
+    for r, tenant, problem in _tenant_releases(resources, charts, expected):
+        if tenant is not None:
+            onboarded.add(tenant)
+        if problem:
+            yield r, problem
+
+    namespaces: dict[str, Resource] = {}
+    policies: dict[str, list[Resource]] = {}
+    unknown_ns = False
+    for r in resources:
+        if r.type == "kubernetes:core/v1:Namespace":
+            name = k8s_name(r)
+            if name is UNKNOWN:
+                yield r, _unknown(("metadata", "name"), "whether it is a tenant namespace")
+            else:
+                namespaces[str(name)] = r
+        elif r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy":
+            ns = _get(r.props, "metadata", "namespace")
+            if ns is UNKNOWN:
+                unknown_ns = True
+            else:
+                policies.setdefault(str(ns or "default"), []).append(r)
+    for ns, r in namespaces.items():
+        label = _get(r.props, "metadata", "labels", LABEL_TENANT)
+        if label is UNKNOWN:
+            yield r, _unknown(("metadata", "labels", LABEL_TENANT), "the tenant label")
+            continue
+        tenant = by_namespace.get(ns)
+        if tenant is None and label is None:
+            continue  # not a tenant namespace
+        if tenant is not None and label != tenant:
+            yield (
+                r,
+                f"tenant namespace {ns} carries {LABEL_TENANT}={label!r}, expected {tenant!r}: quotas, "
+                "network policies and dashboards select tenants by this label",
+            )
+        onboarded.add(tenant or str(label))
+        verdicts = [_deny_all(p, deny_types) for p in policies.get(ns, [])]
+        if any(v is True for v in verdicts):
+            continue
+        if unknown_ns or any(v is None for v in verdicts):
+            yield (
+                r,
+                _unknown(
+                    ("metadata", "namespace"), f"whether namespace {ns} has a default-deny NetworkPolicy"
+                ),
+            )
+            continue
+        yield (
+            r,
+            f"tenant namespace {ns} has no default-deny NetworkPolicy ({', '.join(sorted(deny_types))}): "
+            "pods of other tenants could reach its pods",
+        )
+    for tenant, ns in expected.items():
+        if tenant not in onboarded:
+            yield (
+                None,
+                f"tenant {tenant} of cluster {ctx.cluster.name} has no namespace {ns} in this stack (neither a "
+                "Namespace resource nor a tenant chart release)",
+            )

@@ -1,0 +1,194 @@
+"""The policy objects of the gigafactory pack: thin wrappers of the library's rules.
+
+No rule logic lives here. Each site rule (gigafactory.rules) becomes a StackValidationPolicy;
+each resource rule (gigafactory.resource_rules) a ResourceValidationPolicy or a
+StackValidationPolicy, by its scope. Levels, thresholds and their JSON schema come from the
+versioned policy file; ``--policy-pack-config`` may override them.
+
+Values unknown at preview never reach a rule as an SDK proxy: ``plain`` turns each into
+``UNKNOWN``, and the rules fail closed on the ones they need, so no mandatory policy is
+downgraded to an advisory "can't run policy ... during preview".
+
+__main__.py builds the PolicyPack from ``policies()``; tests call each policy's ``validate``.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    # The library of this checkout, also when the pack's environment has not installed it.
+    sys.path.insert(0, str(ROOT))
+
+import pulumi  # noqa: E402
+from pulumi_policy import (  # noqa: E402
+    EnforcementLevel,
+    Policy,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.proxy import UnknownValueError  # noqa: E402
+
+from gigafactory.errors import GigafactoryError, StackConfigError  # noqa: E402
+from gigafactory.resource_rules import RESOURCE_RULES, UNKNOWN, Resource, StackContext, normalize, run_rule  # noqa: E402
+from gigafactory.stackcheck import (  # noqa: E402
+    PACK_NAME,
+    PolicyInfo,
+    catalogue,
+    context_from_config,
+    site_findings,
+    threshold_schema,
+    with_overrides,
+)
+
+__all__ = ["PACK_NAME", "plain", "policies", "stack_config_context"]
+
+# Returns the stack's site and cluster, or raises GigafactoryError saying why it cannot.
+ContextLoader = Callable[[], StackContext]
+
+
+def plain(value: Any) -> Any:
+    """Inputs as plain dicts and lists; each value the SDK reports unknown becomes UNKNOWN."""
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key in value:  # iterating keys never raises; reading a value may
+            try:
+                item = value[key]
+            except UnknownValueError:
+                out[str(key)] = UNKNOWN
+                continue
+            out[str(key)] = plain(item)
+        return out
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        items: list[Any] = []
+        for i in range(len(value)):
+            try:
+                item = value[i]
+            except UnknownValueError:
+                items.append(UNKNOWN)
+                continue
+            items.append(plain(item))
+        return items
+    return normalize(value)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_context(stack: str, site: str | None, cluster: str | None, mtime: float) -> StackContext:
+    values = {"site": site, "cluster": cluster}
+    return context_from_config(stack, values.get, ROOT)
+
+
+def stack_config_context() -> StackContext:
+    """The stack's site and cluster from its config (gigafactory:site, gigafactory:cluster),
+    which the Pulumi CLI hands to the pack."""
+    try:
+        stack = pulumi.get_stack()
+        config = pulumi.Config("gigafactory")
+        site, cluster = config.get("site"), config.get("cluster")
+    except Exception as exc:  # the SDK raises plain exceptions when the engine gave no settings
+        raise StackConfigError(f"cannot read the stack config: {exc}") from None
+    path = Path(site) if site else None
+    if path is not None and not path.is_absolute():
+        path = ROOT / path
+    mtime = path.stat().st_mtime if path is not None and path.exists() else 0.0
+    return _cached_context(stack, site, cluster, mtime)
+
+
+def _context(load: ContextLoader) -> tuple[StackContext | None, str]:
+    try:
+        return load(), ""
+    except GigafactoryError as exc:
+        return None, f"cannot load the stack's site model: {exc}; the policy fails closed"
+
+
+def _level(info: PolicyInfo) -> EnforcementLevel:
+    return EnforcementLevel(info.level)
+
+
+def _schema(info: PolicyInfo) -> PolicyConfigSchema | None:
+    props = threshold_schema(info.config)
+    return PolicyConfigSchema(props) if props else None
+
+
+def _site_policy(info: PolicyInfo, load: ContextLoader) -> StackValidationPolicy:
+    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+        ctx, why = _context(load)
+        if ctx is None:
+            report(why, None)
+            return
+        rc = with_overrides(info.config, args.get_config())
+        for subject, message in site_findings(info.name, ctx, rc):
+            report(f"{subject}: {message}", None)
+
+    return StackValidationPolicy(
+        name=info.name,
+        description=info.checks,
+        validate=validate,
+        enforcement_level=_level(info),
+        config_schema=_schema(info),
+    )
+
+
+def _resources(args: StackValidationArgs) -> list[Resource]:
+    return [Resource(r.resource_type, r.name, plain(r.props), r.urn) for r in args.resources]
+
+
+def _resource_rule_policy(info: PolicyInfo, load: ContextLoader) -> Policy:
+    rule = RESOURCE_RULES[info.name]
+
+    def context() -> tuple[StackContext | None, str]:
+        return _context(load) if rule.needs_context else (None, "")
+
+    if rule.scope == "resource":
+
+        def validate_resource(args: ResourceValidationArgs, report: ReportViolation) -> None:
+            ctx, why = context()
+            if why:
+                report(why, None)
+                return
+            rc = with_overrides(info.config, args.get_config())
+            resource = Resource(args.resource_type, args.name, plain(args.props), args.urn)
+            for _, message in run_rule(rule, [resource], rc, ctx):
+                report(message, None)
+
+        return ResourceValidationPolicy(
+            name=info.name,
+            description=info.checks,
+            validate=validate_resource,
+            enforcement_level=_level(info),
+            config_schema=_schema(info),
+        )
+
+    def validate_stack(args: StackValidationArgs, report: ReportViolation) -> None:
+        ctx, why = context()
+        if why:
+            report(why, None)
+            return
+        rc = with_overrides(info.config, args.get_config())
+        for r, message in run_rule(rule, _resources(args), rc, ctx):
+            report(message, r.urn if r is not None and r.urn else None)
+
+    return StackValidationPolicy(
+        name=info.name,
+        description=info.checks,
+        validate=validate_stack,
+        enforcement_level=_level(info),
+        config_schema=_schema(info),
+    )
+
+
+def policies(load: ContextLoader = stack_config_context) -> list[Policy]:
+    """Every policy of the pack, in catalogue order (site rules first)."""
+    return [
+        _site_policy(info, load) if info.kind == "site" else _resource_rule_policy(info, load)
+        for info in catalogue()
+    ]
