@@ -21,7 +21,7 @@ def policy(docs: list[Manifest], name: str) -> dict[str, Any]:
 
 def test_namespace_carries_the_tenant_label_and_pod_security(render: Render) -> None:
     ns = one(render(CHART, ALPHA), "Namespace")
-    assert ns["metadata"]["name"] == "tenant-alpha"
+    assert ns["metadata"]["name"] == "alpha-training"
     labels = ns["metadata"]["labels"]
     assert labels["gigafactory.io/tenant"] == "alpha"
     assert labels["gigafactory.io/cluster"] == "narvik-c1"
@@ -29,21 +29,22 @@ def test_namespace_carries_the_tenant_label_and_pod_security(render: Render) -> 
     assert ns["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
 
-def test_namespace_defaults_to_the_tenant_name_and_may_be_deleted(render: Render) -> None:
+def test_namespace_defaults_to_the_site_model_name_and_may_be_deleted(render: Render) -> None:
     ns = one(render(CHART, MINIMAL), "Namespace")
-    assert ns["metadata"]["name"] == "beta"
+    assert ns["metadata"]["name"] == "tenant-beta"
     assert "helm.sh/resource-policy" not in (ns["metadata"].get("annotations") or {})
 
 
-@pytest.mark.parametrize("fixture", [ALPHA, MINIMAL])
+@pytest.mark.parametrize(
+    ("fixture", "tenant", "namespace"), [(ALPHA, "alpha", "alpha-training"), (MINIMAL, "beta", "tenant-beta")]
+)
 def test_every_object_lives_in_the_tenant_namespace_with_the_tenant_label(
-    render: Render, fixture: list[str]
+    render: Render, fixture: list[str], tenant: str, namespace: str
 ) -> None:
     docs = render(CHART, fixture)
-    namespace = one(docs, "Namespace")["metadata"]["name"]
-    assert namespace != NAMESPACE
+    assert one(docs, "Namespace")["metadata"]["name"] == namespace != NAMESPACE
     for doc in docs:
-        assert doc["metadata"]["labels"]["gigafactory.io/tenant"] == namespace.removeprefix("tenant-")
+        assert doc["metadata"]["labels"]["gigafactory.io/tenant"] == tenant, doc["kind"]
         if doc["kind"] != "Namespace":
             assert doc["metadata"]["namespace"] == namespace, f"{doc['kind']}/{doc['metadata']['name']}"
 
@@ -76,7 +77,7 @@ def test_limit_range_sets_defaults_and_caps_gpus_per_container(render: Render) -
 def test_local_queue_is_bound_to_the_tenant_cluster_queue(render: Render) -> None:
     queue = one(render(CHART, ALPHA), "LocalQueue")
     assert queue["apiVersion"] == "kueue.x-k8s.io/v1beta2"
-    assert queue["metadata"] == {**queue["metadata"], "name": "training", "namespace": "tenant-alpha"}
+    assert queue["metadata"] == {**queue["metadata"], "name": "training", "namespace": "alpha-training"}
     assert queue["spec"] == {"clusterQueue": "narvik-c1-alpha"}
 
 

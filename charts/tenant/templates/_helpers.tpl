@@ -7,9 +7,9 @@
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* The tenant's namespace: tenant.namespace, or the tenant name. */}}
+{{/* The tenant's namespace: tenant.namespace, or tenant-<name> as the site model names it. */}}
 {{- define "tenant.namespace" -}}
-{{- default .Values.tenant.name .Values.tenant.namespace }}
+{{- default (printf "tenant-%s" .Values.tenant.name) .Values.tenant.namespace }}
 {{- end }}
 
 {{/* Object names are prefixed with the tenant name (they live in its namespace). */}}
