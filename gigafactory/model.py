@@ -428,6 +428,11 @@ class Tenant(_Strict):
     def namespace(self) -> str:
         return f"tenant-{self.name}"
 
+    @property
+    def gpus(self) -> int:
+        """GPUs of all the tenant's quotas together (the namespace's GPU ceiling)."""
+        return sum(q.gpus for q in self.quotas)
+
 
 class Site(_Strict):
     name: Name

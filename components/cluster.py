@@ -1,0 +1,158 @@
+"""GpuCluster: the composition root for one cluster of a site."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+
+from components import versions
+from components.gpu_operator import GpuOperator, GpuOperatorArgs
+from components.network_operator import NetworkOperator, NetworkOperatorArgs
+from components.networking import Networking, NetworkingArgs
+from components.node_pools import NodePool, NodePoolArgs
+from components.observability import Observability, ObservabilityArgs
+from components.scheduling import Scheduling, SchedulingArgs
+from components.storage import Storage, StorageArgs
+from components.tenants import Tenants, TenantsArgs
+from gigafactory.model import Cluster, Site
+
+
+@dataclass(frozen=True)
+class GpuClusterArgs:
+    """Everything one stack needs: the model plus the few per-stack settings."""
+
+    site: Site
+    """The validated site model."""
+    cluster: Cluster
+    """The cluster of ``site`` this stack installs."""
+    host_drivers: bool = True
+    """NVIDIA driver, container toolkit and DOCA-OFED preinstalled on the hosts by the
+    Ansible playbooks (default); False lets the operators install them. Bare metal only."""
+    api_server_cidrs: list[str] = field(default_factory=list)
+    """API server endpoint CIDRs tenants may reach; default: the control-plane hall's
+    management network."""
+    ib_interface: str = "ib0"
+    """IPoIB parent interface on GPU nodes (bare metal)."""
+    ib_subnet: str = "100.64.0.0/16"
+    """IPoIB address range of this cluster (bare metal)."""
+    nfs_server: str = ""
+    """Shared file system server (bare metal)."""
+    nfs_share: str = "/export/gigafactory"
+    """Exported path on the NFS server (bare metal)."""
+    tenant_chart: str = versions.TENANT_CHART_PATH
+    """Path of the tenant chart relative to the Pulumi project."""
+
+
+class GpuCluster(pulumi.ComponentResource):
+    """The platform of one cluster: observability, scheduling, node pools, GPU stack,
+    network operator (bare metal), storage, tenants and networking."""
+
+    pools: dict[str, dict[str, object]]
+    """Per pool: role, nodes, GPUs, Kueue flavor and queue."""
+    gpus: int
+    installed: dict[str, str]
+    """Chart versions installed by this stack."""
+    summary: dict[str, object]
+    """Site, cluster, platform, GPU mode and driver, CNI, storage classes, tenant quotas."""
+
+    def __init__(self, name: str, args: GpuClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("gigafactory:cluster:GpuCluster", name, None, opts)
+        site, cluster = args.site, args.cluster
+        child = pulumi.ResourceOptions(parent=self)
+        tenants = [t for t in site.tenants if t.cluster == cluster.name]
+        cidrs = args.api_server_cidrs or [site.hall(cluster.control_plane_hall).mgmt_cidr]
+
+        observability = Observability(f"{name}-observability", ObservabilityArgs(cluster), child)
+        scheduling = Scheduling(
+            f"{name}-scheduling", SchedulingArgs(cluster, monitoring=observability.release), child
+        )
+        node_pools = [
+            NodePool(f"{name}-{pool.name}", NodePoolArgs(pool, scheduling.kueue), child)
+            for pool in cluster.pools
+        ]
+        gpu = GpuOperator(
+            f"{name}-gpu",
+            GpuOperatorArgs(cluster, host_drivers=args.host_drivers, monitoring=observability.release),
+            child,
+        )
+        network_operator = (
+            NetworkOperator(
+                f"{name}-network-operator",
+                NetworkOperatorArgs(cluster, host_drivers=args.host_drivers),
+                child,
+            )
+            if cluster.platform == "baremetal"
+            else None
+        )
+        storage = Storage(
+            f"{name}-storage",
+            StorageArgs(cluster, nfs_server=args.nfs_server, nfs_share=args.nfs_share),
+            child,
+        )
+        tenant_stack = Tenants(
+            f"{name}-tenants",
+            TenantsArgs(
+                cluster,
+                tenants,
+                api_server_cidrs=cidrs,
+                kueue=scheduling.kueue,
+                pool_queues=list(node_pools),
+                chart_path=args.tenant_chart,
+            ),
+            child,
+        )
+        networking = Networking(
+            f"{name}-networking",
+            NetworkingArgs(
+                cluster,
+                tenants,
+                network_operator=network_operator,
+                ib_interface=args.ib_interface,
+                ib_subnet=args.ib_subnet,
+                tenant_releases=list(tenant_stack.releases),
+            ),
+            child,
+        )
+
+        self.gpus = cluster.gpus
+        self.pools = {
+            np.flavor.removeprefix(f"{cluster.name}-"): {
+                "role": pool.role,
+                "sku": pool.sku,
+                "nodes": pool.node_count,
+                "gpus": pool.gpus,
+                "flavor": np.flavor,
+                "queue": np.queue,
+            }
+            for pool, np in zip(cluster.pools, node_pools, strict=True)
+        }
+        self.installed = {
+            "kueue": versions.KUEUE_VERSION,
+            "kube-prometheus-stack": versions.PROMETHEUS_STACK_VERSION,
+            "tenant": versions.TENANT_CHART_VERSION,
+        }
+        if gpu.mode == "simulated":
+            self.installed["fake-gpu-operator"] = versions.FAKE_GPU_OPERATOR_VERSION
+        else:
+            self.installed["gpu-operator"] = versions.GPU_OPERATOR_VERSION
+            if gpu.compute_domains:
+                self.installed["dra-driver-nvidia-gpu"] = versions.DRA_DRIVER_VERSION
+        if network_operator is not None:
+            self.installed["network-operator"] = versions.NETWORK_OPERATOR_VERSION
+            self.installed["cilium"] = versions.CILIUM_VERSION
+            self.installed["csi-driver-nfs"] = versions.NFS_CSI_VERSION
+            self.installed["local-path-provisioner"] = versions.LOCAL_PATH_VERSION
+        self.summary = {
+            "site": site.name,
+            "cluster": cluster.name,
+            "platform": cluster.platform,
+            "gpus": self.gpus,
+            "gpuMode": gpu.mode,
+            "gpuDriver": gpu.driver,
+            "computeDomains": gpu.compute_domains,
+            "cni": networking.cni,
+            "storageClasses": storage.classes,
+            "tenants": tenant_stack.quotas,
+        }
+        self.register_outputs({"pools": self.pools, "installed": self.installed, **self.summary})

@@ -1,0 +1,207 @@
+"""The NVIDIA GPU stack of one cluster: the GPU Operator on bare metal, the DRA driver for
+multi-node NVLink (ComputeDomains) on NVL72 pools, and simulated GPUs on kind / minikube.
+
+Values are derived from the model: which pools have GPUs (their taints become operand
+tolerations), whether a pool's NVLink domain spans several nodes (NVL72 racks), and the
+platform (bare metal runs real GPUs, laptops simulate them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import versions
+from components._k8s import custom, release
+from gigafactory.model import LABEL_GPU, LABEL_POOL, LABEL_ROLE, Cluster, Pool
+
+NAMESPACE = "gpu-operator"
+DRA_NAMESPACE = "nvidia-dra-driver-gpu"
+# Training uses whole GPUs: MIG off by default, one strategy for the whole cluster.
+MIG_STRATEGY = "single"
+MIG_DEFAULT_CONFIG = "all-disabled"
+# The DCGM exporter Service both the real operator and the simulator create.
+DCGM_SERVICE_LABELS = {"app": "nvidia-dcgm-exporter"}
+DCGM_PORT_NAME = "gpu-metrics"
+# Fields the exporter publishes: the default set plus the ones the GPU alerts read
+# (XID, thermal throttling, ECC). Format: DCGM field, Prometheus type, help.
+DCGM_METRICS = (
+    "DCGM_FI_DEV_GPU_UTIL, gauge, GPU utilization (in %).\n"
+    "DCGM_FI_DEV_FB_USED, gauge, Framebuffer memory used (in MiB).\n"
+    "DCGM_FI_DEV_FB_FREE, gauge, Framebuffer memory free (in MiB).\n"
+    "DCGM_FI_DEV_GPU_TEMP, gauge, GPU temperature (in C).\n"
+    "DCGM_FI_DEV_POWER_USAGE, gauge, Power draw (in W).\n"
+    "DCGM_FI_DEV_XID_ERRORS, gauge, Value of the last XID error encountered.\n"
+    "DCGM_FI_DEV_THERMAL_VIOLATION, counter, Throttling duration due to thermal constraints (in us).\n"
+    "DCGM_FI_DEV_POWER_VIOLATION, counter, Throttling duration due to power constraints (in us).\n"
+    "DCGM_FI_DEV_ECC_SBE_VOL_TOTAL, counter, Total number of single-bit volatile ECC errors.\n"
+    "DCGM_FI_DEV_ECC_DBE_VOL_TOTAL, counter, Total number of double-bit volatile ECC errors.\n"
+    "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS, counter, Rows remapped for uncorrectable errors.\n"
+    "DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL, counter, NVLink flow-control CRC errors.\n"
+)
+
+
+def multi_node_nvlink(pool: Pool) -> bool:
+    """True when the pool's NVLink domain spans several nodes (GB200/GB300 NVL72 racks)."""
+    return pool.is_gpu and pool.spec.nvlink_domain_gpus > pool.gpus_per_node
+
+
+def gpu_tolerations(cluster: Cluster) -> list[dict[str, str]]:
+    """Tolerations for every taint of the cluster's GPU pools (deduplicated, model order)."""
+    out: list[dict[str, str]] = []
+    for pool in cluster.gpu_pools:
+        for taint in pool.taints:
+            tol = {**taint.as_dict(), "operator": "Equal"}
+            if tol not in out:
+                out.append(tol)
+    return out
+
+
+@dataclass(frozen=True)
+class GpuOperatorArgs:
+    """Inputs of the GPU stack."""
+
+    cluster: Cluster
+    """The cluster from the site model (platform, GPU pools, SKUs)."""
+    host_drivers: bool
+    """True when the NVIDIA driver and container toolkit are installed on the host by the
+    Ansible playbooks (the operator then leaves them alone); False to let the operator
+    install both. Ignored on kind / minikube, where nothing is installed."""
+    monitoring: pulumi.Resource
+    """Release installing the Prometheus Operator CRDs (for the DCGM ServiceMonitor)."""
+
+
+class GpuOperator(pulumi.ComponentResource):
+    """GPU Operator (bare metal) or fake-gpu-operator (kind / minikube), plus the DRA
+    driver for ComputeDomains on NVL72 pools and a ServiceMonitor for DCGM metrics."""
+
+    release: k8s.helm.v3.Release
+    """The release that installs GPU capacity (real or simulated)."""
+    mode: Literal["operator", "simulated"]
+    driver: Literal["host", "operator", "none"]
+    compute_domains: bool
+
+    def __init__(self, name: str, args: GpuOperatorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("gigafactory:gpu_operator:GpuOperator", name, None, opts)
+        cluster = args.cluster
+        self.compute_domains = any(multi_node_nvlink(p) for p in cluster.gpu_pools)
+        if cluster.simulated_gpus:
+            self.mode, self.driver = "simulated", "none"
+            self.release = release(
+                f"{name}-fake-gpu-operator",
+                self,
+                chart=versions.FAKE_GPU_OPERATOR_CHART,
+                repo=versions.FAKE_GPU_OPERATOR_REPO,
+                version=versions.FAKE_GPU_OPERATOR_VERSION,
+                namespace=NAMESPACE,
+                release_name="gpu-operator",
+                values=self._simulated_values(cluster),
+            )
+        else:
+            self.mode = "operator"
+            self.driver = "host" if args.host_drivers else "operator"
+            self.release = release(
+                f"{name}-gpu-operator",
+                self,
+                chart=versions.GPU_OPERATOR_CHART,
+                repo=versions.GPU_OPERATOR_REPO,
+                version=versions.GPU_OPERATOR_VERSION,
+                namespace=NAMESPACE,
+                values=self._operator_values(cluster, args.host_drivers),
+            )
+            if self.compute_domains:
+                release(
+                    f"{name}-dra-driver",
+                    self,
+                    chart=versions.DRA_DRIVER_CHART,
+                    repo=versions.DRA_DRIVER_REPO,
+                    version=versions.DRA_DRIVER_VERSION,
+                    namespace=DRA_NAMESPACE,
+                    values=self._dra_values(cluster, args.host_drivers),
+                    # Needs the driver and GFD's nvidia.com/gpu.clique labels first.
+                    depends_on=[self.release],
+                )
+        custom(
+            f"{name}-dcgm-servicemonitor",
+            self,
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata={"name": "nvidia-dcgm-exporter", "namespace": NAMESPACE},
+            spec={
+                "selector": {"matchLabels": DCGM_SERVICE_LABELS},
+                "namespaceSelector": {"matchNames": [NAMESPACE]},
+                "endpoints": [{"port": DCGM_PORT_NAME, "interval": "15s", "honorLabels": True}],
+            },
+            crd_release=[args.monitoring, self.release],
+        )
+        self.register_outputs(
+            {"mode": self.mode, "driver": self.driver, "computeDomains": self.compute_domains}
+        )
+
+    @staticmethod
+    def _operator_values(cluster: Cluster, host_drivers: bool) -> dict[str, Any]:
+        tolerations = gpu_tolerations(cluster)
+        values: dict[str, Any] = {
+            # Host-installed driver and toolkit (the Ansible path) or operator-managed.
+            "driver": {
+                "enabled": not host_drivers,
+                # GPUDirect RDMA over the InfiniBand fabric; the host's DOCA-OFED when the
+                # host owns the drivers.
+                "rdma": {"enabled": True, "useHostMofed": host_drivers},
+            },
+            "toolkit": {"enabled": not host_drivers},
+            "cdi": {"enabled": True},
+            "nfd": {"enabled": True},
+            # GFD publishes nvidia.com/gpu.clique, the NVLink domain of each tray.
+            "gfd": {"enabled": True},
+            "mig": {"strategy": MIG_STRATEGY},
+            "migManager": {"config": {"default": MIG_DEFAULT_CONFIG}},
+            "dcgmExporter": {
+                "enabled": True,
+                # The component creates the ServiceMonitor itself, after the CRD exists.
+                "serviceMonitor": {"enabled": False},
+                "config": {"name": "gigafactory-dcgm-metrics", "create": True, "data": DCGM_METRICS},
+            },
+            "daemonsets": {"tolerations": tolerations},
+            "node-feature-discovery": {
+                "worker": {
+                    "tolerations": tolerations,
+                    "nodeSelector": {LABEL_GPU: "true"},
+                }
+            },
+        }
+        if any(p.role == "system" for p in cluster.pools):
+            values["operator"] = {"nodeSelector": {LABEL_ROLE: "system"}}
+        return values
+
+    @staticmethod
+    def _dra_values(cluster: Cluster, host_drivers: bool) -> dict[str, Any]:
+        return {
+            # GPUs stay with the operator's device plugin; the DRA driver only adds
+            # ComputeDomains (IMEX channels across the NVL72 rack).
+            "resources": {"gpus": {"enabled": False}, "computeDomains": {"enabled": True}},
+            "nvidiaDriverRoot": "/" if host_drivers else "/run/nvidia/driver",
+            "kubeletPlugin": {
+                "nodeSelector": {LABEL_GPU: "true"},
+                "tolerations": gpu_tolerations(cluster),
+            },
+        }
+
+    @staticmethod
+    def _simulated_values(cluster: Cluster) -> dict[str, Any]:
+        return {
+            "topology": {
+                # The simulator assigns nodes to pools by this label: the model's pool label.
+                "nodePoolLabelKey": LABEL_POOL,
+                "migStrategy": MIG_STRATEGY,
+                "nodePools": {
+                    p.name: {"gpuProduct": p.spec.gpu_product, "gpuCount": p.gpus_per_node}
+                    for p in cluster.gpu_pools
+                },
+            },
+            # Simulated ComputeDomains for NVL72 pools, so IMEX-using jobs schedule on a laptop.
+            "computeDomainDraPlugin": {"enabled": any(multi_node_nvlink(p) for p in cluster.gpu_pools)},
+        }

@@ -1,0 +1,122 @@
+"""One node pool made real for workloads: its Kueue flavor, topology and cluster queue.
+
+Everything here is read from the model's Pool (labels, taints, GPUs, topology levels);
+nothing is counted per node, so a pool of 4,176 nodes costs the same few objects as a
+pool of two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+
+from components import versions
+from components._k8s import custom, meta
+from gigafactory.model import GPU_RESOURCE, LABEL_CLUSTER, LABEL_POOL, Pool
+
+KUEUE_API = versions.KUEUE_API
+
+
+def flavor_name(pool: Pool) -> str:
+    return f"{pool.cluster}-{pool.name}"
+
+
+def queue_name(pool: Pool) -> str:
+    return f"{pool.cluster}-{pool.name}"
+
+
+def topology_name(pool: Pool) -> str:
+    return f"{pool.cluster}-{pool.name}"
+
+
+@dataclass(frozen=True)
+class NodePoolArgs:
+    """Inputs of one node pool."""
+
+    pool: Pool
+    """The pool from the site model: labels, taints, GPU count and topology levels."""
+    kueue: pulumi.Resource
+    """The release installing Kueue's CRDs."""
+
+
+class NodePool(pulumi.ComponentResource):
+    """A Kueue ResourceFlavor per pool; for GPU pools also a Topology (hall, scalable unit,
+    rack, host) and a ClusterQueue whose GPU quota equals the pool's GPUs."""
+
+    flavor: str
+    queue: str | None
+    """ClusterQueue name, None for pools without GPUs."""
+    gpus: int
+
+    def __init__(self, name: str, args: NodePoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("gigafactory:node_pools:NodePool", name, None, opts)
+        pool = args.pool
+        labels = {LABEL_CLUSTER: pool.cluster, LABEL_POOL: pool.name}
+        self.flavor = flavor_name(pool)
+        self.gpus = pool.gpus
+        self.queue = None
+
+        flavor_spec: dict[str, Any] = {
+            "nodeLabels": dict(pool.labels),
+            "nodeTaints": [t.as_dict() for t in pool.taints],
+            # Kueue adds these to the pods it admits on this flavor, so tenants never
+            # write GPU tolerations by hand.
+            "tolerations": [{**t.as_dict(), "operator": "Equal"} for t in pool.taints],
+        }
+        deps: list[pulumi.Resource] = [args.kueue]
+        if pool.is_gpu:
+            topology = custom(
+                f"{name}-topology",
+                self,
+                api_version=KUEUE_API,
+                kind="Topology",
+                metadata=meta(topology_name(pool), labels=labels),
+                spec={"levels": [{"nodeLabel": level} for level in pool.topology_levels]},
+                crd_release=args.kueue,
+            )
+            flavor_spec["topologyName"] = topology_name(pool)
+            deps.append(topology)
+        flavor = custom(
+            f"{name}-flavor",
+            self,
+            api_version=KUEUE_API,
+            kind="ResourceFlavor",
+            metadata=meta(self.flavor, labels=labels),
+            spec=flavor_spec,
+            crd_release=deps,
+        )
+        if pool.is_gpu:
+            self.queue = queue_name(pool)
+            custom(
+                f"{name}-queue",
+                self,
+                api_version=KUEUE_API,
+                kind="ClusterQueue",
+                metadata=meta(self.queue, labels=labels),
+                spec={
+                    # Tenants reach the queue through a LocalQueue in their namespace.
+                    "namespaceSelector": {},
+                    # Pools of one cluster lend idle GPUs to each other.
+                    "cohortName": pool.cluster,
+                    "queueingStrategy": "BestEffortFIFO",
+                    "preemption": {
+                        "withinClusterQueue": "LowerPriority",
+                        "reclaimWithinCohort": "Any",
+                    },
+                    "resourceGroups": [
+                        {
+                            "coveredResources": [GPU_RESOURCE],
+                            "flavors": [
+                                {
+                                    "name": self.flavor,
+                                    "resources": [{"name": GPU_RESOURCE, "nominalQuota": pool.gpus}],
+                                }
+                            ],
+                        }
+                    ],
+                },
+                crd_release=[args.kueue, flavor],
+            )
+        self.register_outputs({"flavor": self.flavor, "queue": self.queue, "gpus": self.gpus})

@@ -1,0 +1,102 @@
+"""Kueue, pinned, plus the cluster-wide priority classes workloads are admitted with."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import versions
+from components._k8s import object_meta, release
+from gigafactory.model import Cluster
+
+NAMESPACE = "kueue-system"
+
+# Priority classes, highest first: (name, value, preempts lower classes, description).
+# Inference serves users, so it preempts training; batch takes what is left.
+PRIORITY_CLASSES: tuple[tuple[str, int, bool, str], ...] = (
+    ("gigafactory-inference", 100_000, True, "Online inference: preempts training and batch."),
+    ("gigafactory-training", 10_000, True, "Training jobs: the default for tenant work."),
+    ("gigafactory-batch", 1_000, False, "Preemptible batch and evaluation work."),
+)
+DEFAULT_PRIORITY_CLASS = "gigafactory-training"
+
+# Kueue manages GPU quota only: CPU, memory and storage of a GPU node come with its
+# GPUs, so they are excluded from quota accounting rather than sized by hand.
+_EXCLUDED_RESOURCES = ["cpu", "memory", "ephemeral-storage", "hugepages-"]
+_FRAMEWORKS = [
+    "batch/job",
+    "jobset.x-k8s.io/jobset",
+    "kubeflow.org/pytorchjob",
+    "kubeflow.org/mpijob",
+    "trainer.kubeflow.org/trainjob",
+    "leaderworkerset.x-k8s.io/leaderworkerset",
+    "pod",
+]
+
+
+def kueue_config() -> dict[str, Any]:
+    """Kueue's manager Configuration (config.kueue.x-k8s.io/v1beta2)."""
+    return {
+        "apiVersion": "config.kueue.x-k8s.io/v1beta2",
+        "kind": "Configuration",
+        "health": {"healthProbeBindAddress": ":8081"},
+        "metrics": {"bindAddress": ":8443"},
+        "webhook": {"port": 9443},
+        "leaderElection": {"leaderElect": True, "resourceName": "c1f6bfd2.kueue.x-k8s.io"},
+        "integrations": {"frameworks": _FRAMEWORKS},
+        "resources": {"excludeResourcePrefixes": _EXCLUDED_RESOURCES},
+    }
+
+
+@dataclass(frozen=True)
+class SchedulingArgs:
+    """Inputs of the scheduling layer."""
+
+    cluster: Cluster
+    """The cluster from the site model."""
+    monitoring: pulumi.Resource | None = None
+    """Release installing the Prometheus Operator CRDs; when given, Kueue exports metrics
+    through a ServiceMonitor. Default: no metrics."""
+
+
+class Scheduling(pulumi.ComponentResource):
+    """Installs Kueue (pinned) and the priority classes."""
+
+    kueue: k8s.helm.v3.Release
+    """The release installing Kueue's CRDs: every Kueue object depends on it."""
+    priority_classes: list[str]
+
+    def __init__(self, name: str, args: SchedulingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("gigafactory:scheduling:Scheduling", name, None, opts)
+        values: dict[str, Any] = {
+            "enablePrometheus": args.monitoring is not None,
+            # The chart reads this key as YAML text; JSON is YAML.
+            "managerConfig": {"controllerManagerConfigYaml": json.dumps(kueue_config(), indent=2)},
+        }
+        self.kueue = release(
+            f"{name}-kueue",
+            self,
+            chart=versions.KUEUE_CHART,
+            repo=versions.KUEUE_REPO,
+            version=versions.KUEUE_VERSION,
+            namespace=NAMESPACE,
+            values=values,
+            depends_on=[args.monitoring] if args.monitoring is not None else [],
+        )
+        self.priority_classes = []
+        for pc_name, value, preempts, description in PRIORITY_CLASSES:
+            k8s.scheduling.v1.PriorityClass(
+                f"{name}-{pc_name}",
+                metadata=object_meta(pc_name),
+                value=value,
+                global_default=False,
+                preemption_policy="PreemptLowerPriority" if preempts else "Never",
+                description=description,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.priority_classes.append(pc_name)
+        self.register_outputs({"kueue": versions.KUEUE_VERSION, "priorityClasses": self.priority_classes})

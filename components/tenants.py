@@ -1,0 +1,117 @@
+"""One release of the project's tenant chart (charts/tenant) per tenant of the cluster,
+plus the ClusterQueue that holds each tenant's GPU share.
+
+The tenant's ClusterQueue joins the cluster's cohort with no GPUs of its own and may
+borrow up to its quota per pool from the pool queues (which own all of the pool's GPUs),
+so quotas never add up to more GPUs than the pools have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import versions
+from components._k8s import custom, meta, release
+from components.node_pools import flavor_name
+from gigafactory.model import GPU_RESOURCE, LABEL_TENANT, Cluster, Tenant
+
+# Helm keeps the tenant releases' records here; each chart creates its own namespace.
+RELEASE_NAMESPACE = "gigafactory-tenants"
+
+
+def tenant_queue(tenant: Tenant) -> str:
+    return f"tenant-{tenant.name}"
+
+
+@dataclass(frozen=True)
+class TenantsArgs:
+    """Inputs of tenant onboarding."""
+
+    cluster: Cluster
+    """The cluster from the site model."""
+    tenants: list[Tenant]
+    """Tenants of this cluster (site model `tenants:` filtered by cluster)."""
+    api_server_cidrs: list[str]
+    """CIDRs of the Kubernetes API endpoints, allowed through the tenants' default deny."""
+    kueue: pulumi.Resource
+    """The release installing Kueue's CRDs."""
+    pool_queues: list[pulumi.Resource]
+    """The node pools (their flavors and ClusterQueues) the tenant queues borrow from."""
+    chart_path: str = versions.TENANT_CHART_PATH
+    """Path of the tenant chart, relative to the Pulumi project; default ./charts/tenant."""
+
+
+class Tenants(pulumi.ComponentResource):
+    """Tenant ClusterQueues and one tenant chart release per tenant."""
+
+    releases: list[k8s.helm.v3.Release]
+    quotas: dict[str, dict[str, int]]
+    """GPU quota per tenant and pool."""
+
+    def __init__(self, name: str, args: TenantsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("gigafactory:tenants:Tenants", name, None, opts)
+        self.releases = []
+        self.quotas = {}
+        for tenant in args.tenants:
+            quotas = {q.pool: q.gpus for q in tenant.quotas}
+            self.quotas[tenant.name] = quotas
+            pools = [args.cluster.pool(p) for p in quotas]
+            queue = custom(
+                f"{name}-{tenant.name}-queue",
+                self,
+                api_version=versions.KUEUE_API,
+                kind="ClusterQueue",
+                metadata=meta(tenant_queue(tenant), labels={LABEL_TENANT: tenant.name}),
+                spec={
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": tenant.namespace}},
+                    "cohortName": args.cluster.name,
+                    "queueingStrategy": "BestEffortFIFO",
+                    "preemption": {"withinClusterQueue": "LowerPriority"},
+                    "resourceGroups": [
+                        {
+                            "coveredResources": [GPU_RESOURCE],
+                            "flavors": [
+                                {
+                                    "name": flavor_name(pool),
+                                    "resources": [
+                                        {
+                                            "name": GPU_RESOURCE,
+                                            "nominalQuota": 0,
+                                            "borrowingLimit": quotas[pool.name],
+                                        }
+                                    ],
+                                }
+                                for pool in pools
+                            ],
+                        }
+                    ],
+                },
+                crd_release=[args.kueue, *args.pool_queues],
+            )
+            values: dict[str, Any] = {
+                "tenant": {"name": tenant.name, "namespace": tenant.namespace},
+                "quota": {"gpus": tenant.gpus},
+                # A container fits on one node, and never asks for more than the quota.
+                "limitRange": {"maxGpusPerContainer": min(max(p.gpus_per_node for p in pools), tenant.gpus)},
+                "kueue": {"enabled": True, "clusterQueue": tenant_queue(tenant)},
+                "networkPolicy": {"enabled": True, "apiServer": {"cidrs": list(args.api_server_cidrs)}},
+                "rbac": {"groups": [tenant.group]},
+            }
+            self.releases.append(
+                release(
+                    f"{name}-{tenant.name}",
+                    self,
+                    chart=args.chart_path,
+                    version=versions.TENANT_CHART_VERSION,
+                    namespace=RELEASE_NAMESPACE,
+                    release_name=f"tenant-{tenant.name}",
+                    values=values,
+                    # The chart's LocalQueue needs Kueue's CRDs and the tenant's ClusterQueue.
+                    depends_on=[args.kueue, queue],
+                )
+            )
+        self.register_outputs({"tenants": self.quotas})

@@ -1,0 +1,358 @@
+"""The offline plan: run the real Pulumi program under Pulumi's mock runtime.
+
+``render_stack("narvik-c1")`` reads ``stacks/Pulumi.narvik-c1.yaml``, feeds its config to
+the mock runtime, runs ``__main__.py`` and returns every resource the stack would create
+with its type, name, parent, dependencies and inputs; plain Kubernetes objects of the
+built-in API groups are validated against the Kubernetes schemas. No CLI, no cluster, no
+cloud account.
+
+Pulumi is imported inside functions only: the library must stay importable (and
+``gigafactory plan`` fast) without it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gigafactory.errors import GigafactoryError, StackConfigError
+from gigafactory.model import Cluster, Site, load_site
+
+PROJECT = "gigafactory"
+"""Pulumi project name (Pulumi.yaml) and the namespace of the program's config keys."""
+REQUIRED_KEYS = ("site", "cluster")
+LAPTOP_PLATFORMS = ("kind", "minikube")
+KUBERNETES_VERSION = "1.36.4"
+"""Kubernetes version whose schemas rendered objects are validated against (VERSIONS.md)."""
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+_STACK_TYPE = "pulumi:pulumi:Stack"
+# Types that are Kubernetes resources but not plain objects (rendered by the provider).
+_NOT_PLAIN = ("kubernetes:helm.sh/", "kubernetes:yaml/", "kubernetes:kustomize/", "pulumi:providers:")
+# Built-in API groups: no dot in the group (core, apps, batch, ...) or *.k8s.io, except the
+# SIG projects' CRD groups under x-k8s.io.
+_BUILTIN_GROUP = re.compile(r"^([a-z0-9]+|[a-z0-9.]+\.k8s\.io)$")
+
+
+class ManifestValidationError(GigafactoryError):
+    """A rendered Kubernetes object fails the Kubernetes schema."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(f"schema validation failed: {errors[0]}{more}")
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """One stack's configuration: the stack file's values over Pulumi.yaml's defaults."""
+
+    stack: str
+    path: Path
+    values: dict[str, Any]
+    """Config by full key (``gigafactory:site``, ``kubernetes:context``)."""
+
+    def get(self, key: str) -> Any:
+        return self.values.get(f"{PROJECT}:{key}")
+
+
+@dataclass
+class RenderResult:
+    """What one stack would create."""
+
+    stack: str
+    site: str
+    cluster: str
+    platform: str
+    resources: list[dict[str, Any]]
+    """Each: urn, type, name, parent (urn or None), depends_on (urns), inputs (camelCase)."""
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """The stack outputs (pools, installed versions, ...)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "site": self.site,
+            "cluster": self.cluster,
+            "platform": self.platform,
+            "resources": self.resources,
+        }
+
+
+def project_dir() -> Path:
+    """The Pulumi project: the directory holding Pulumi.yaml, __main__.py and stacks/."""
+    return Path(__file__).resolve().parent.parent
+
+
+def stacks(root: Path | None = None) -> list[str]:
+    """Names of the stacks in ``stacks/``."""
+    base = (root or project_dir()) / "stacks"
+    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in base.glob("Pulumi.*.yaml"))
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StackConfigError(f"{path}: no such file") from None
+    except (OSError, yaml.YAMLError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StackConfigError(f"{path}: cannot read: {first}") from None
+
+
+def _project_defaults(root: Path) -> dict[str, Any]:
+    data = _read_yaml(root / "Pulumi.yaml")
+    config = data.get("config") if isinstance(data, dict) else None
+    out: dict[str, Any] = {}
+    for key, spec in (config or {}).items():
+        if isinstance(spec, dict) and "default" in spec:
+            out[key if ":" in key else f"{PROJECT}:{key}"] = spec["default"]
+    return out
+
+
+def load_stack_config(stack: str, root: Path | None = None) -> StackConfig:
+    """Read ``stacks/Pulumi.<stack>.yaml`` over the project's config defaults.
+    Raises StackConfigError for an unknown stack or a missing required key."""
+    base = root or project_dir()
+    path = base / "stacks" / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        known = ", ".join(stacks(base)) or "(none)"
+        raise StackConfigError(f"stack {stack!r}: no file stacks/Pulumi.{stack}.yaml; allowed: {known}")
+    data = _read_yaml(path)
+    config = data.get("config") if isinstance(data, dict) else None
+    if not isinstance(config, dict):
+        raise StackConfigError(f"{path}: expected a `config:` mapping")
+    values = {**_project_defaults(base), **config}
+    for key in REQUIRED_KEYS:
+        if not values.get(f"{PROJECT}:{key}"):
+            raise StackConfigError(f"{path}: config key {PROJECT}:{key} is missing")
+    return StackConfig(stack=stack, path=path, values=values)
+
+
+def resolve_target(
+    site_file: str, cluster_name: str, platform: str | None = None, root: Path | None = None
+) -> tuple[Site, Cluster]:
+    """The site and cluster a stack installs. ``site_file`` is relative to the project;
+    ``platform`` may switch a laptop cluster between kind and minikube.
+    Raises StackConfigError (or SiteFileError) with one line saying what is wrong."""
+    base = root or project_dir()
+    path = Path(site_file)
+    if not path.is_absolute():
+        path = base / path
+    if not path.is_file():
+        raise StackConfigError(f"site file {site_file!r} not found (looked at {path})")
+    site = load_site(path)
+    try:
+        cluster = site.cluster(cluster_name)
+    except KeyError:
+        allowed = ", ".join(c.name for c in site.clusters)
+        raise StackConfigError(
+            f"cluster {cluster_name!r} is not in {site_file}; allowed: {allowed}"
+        ) from None
+    if platform:
+        if platform not in LAPTOP_PLATFORMS or cluster.platform not in LAPTOP_PLATFORMS:
+            raise StackConfigError(
+                f"platform {platform!r} cannot override cluster {cluster_name!r} ({cluster.platform}); "
+                f"allowed: {', '.join(LAPTOP_PLATFORMS)} for a kind or minikube cluster"
+            )
+        cluster = cluster.model_copy(update={"platform": platform})
+    return site, cluster
+
+
+# ---------------------------------------------------------------------------------------
+# Running the program under mocks
+# ---------------------------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    """Protobuf structs carry every number as a float: give whole numbers back as ints."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _config_strings(values: dict[str, Any]) -> dict[str, str]:
+    """Pulumi passes config to programs as strings; structured values as JSON."""
+    out: dict[str, str] = {}
+    for key, value in values.items():
+        if isinstance(value, str):
+            out[key] = value
+        else:
+            out[key] = json.dumps(value)
+    return out
+
+
+def _run_program(config: StackConfig, root: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    import runpy
+
+    import pulumi
+    from pulumi.runtime import mocks, rpc, settings
+    from pulumi.runtime import stack as runtime_stack
+    from pulumi.runtime.sync_await import _sync_await
+
+    records: list[dict[str, Any]] = []
+    root_urn: list[str] = []
+
+    class _Mocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+            return f"{args.name}-id", dict(args.inputs)
+
+        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
+            return {}, None
+
+    class _Recorder(mocks.MockMonitor):
+        """Records what the mock engine is asked to register, with parent and deps."""
+
+        def RegisterResource(self, request: Any) -> Any:
+            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+            if request.type == _STACK_TYPE:
+                root_urn.append(response.urn)
+                return response
+            records.append(
+                {
+                    "urn": response.urn,
+                    "type": request.type,
+                    "name": request.name,
+                    "parent": request.parent or None,
+                    "depends_on": sorted(set(request.dependencies)),
+                    "inputs": _plain(rpc.deserialize_properties(request.object)),
+                }
+            )
+            return response
+
+    # Fresh global state per render: root stack, config, settings, monitor.
+    settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(_config_strings(config.values))
+    mock = _Mocks()
+    pulumi.runtime.set_mocks(
+        mock, project=PROJECT, stack=config.stack, preview=False, monitor=_Recorder(mock)
+    )
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    main = root / "__main__.py"
+
+    def program() -> None:
+        runpy.run_path(str(main), run_name="__main__")
+
+    _sync_await(runtime_stack.run_pulumi_func(program))
+    stack_resource = settings.get_root_resource()
+    outputs = _sync_await(pulumi.Output.from_input(getattr(stack_resource, "outputs", {})).future())
+    for record in records:
+        if record["parent"] in root_urn:
+            record["parent"] = None
+    records.sort(key=lambda r: r["urn"])
+    return records, _plain(outputs or {})
+
+
+# ---------------------------------------------------------------------------------------
+# Plain objects, validation, files
+# ---------------------------------------------------------------------------------------
+
+
+def is_plain_object(resource: dict[str, Any]) -> bool:
+    """A Kubernetes object the provider applies as-is (not a Helm release or a manifest)."""
+    t = resource["type"]
+    inputs = resource["inputs"]
+    return (
+        t.startswith("kubernetes:")
+        and not t.startswith(_NOT_PLAIN)
+        and "apiVersion" in inputs
+        and "kind" in inputs
+    )
+
+
+def is_builtin_api(api_version: str) -> bool:
+    """True for Kubernetes' own API groups (schemas exist), False for CRD groups."""
+    group = api_version.rpartition("/")[0]
+    return (group == "" or _BUILTIN_GROUP.match(group) is not None) and not group.endswith("x-k8s.io")
+
+
+def validate_objects(resources: list[dict[str, Any]], version: str = KUBERNETES_VERSION) -> list[str]:
+    """Schema errors of the plain objects of built-in API groups, one line each."""
+    import kubernetes_validate
+
+    errors: list[str] = []
+    for resource in resources:
+        if not is_plain_object(resource) or not is_builtin_api(resource["inputs"]["apiVersion"]):
+            continue
+        obj = resource["inputs"]
+        where = f"{obj['kind']}/{obj.get('metadata', {}).get('name', resource['name'])}"
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            path = ".".join(str(p) for p in exc.path) or "(top level)"
+            errors.append(f"{where}: {path}: {exc.message}")
+        except kubernetes_validate.SchemaNotFoundError:
+            errors.append(f"{where}: no Kubernetes {version} schema for {obj['apiVersion']} {obj['kind']}")
+    return errors
+
+
+def _file_name(*parts: str) -> str:
+    return re.sub(r"[^a-z0-9.-]+", "-", "-".join(p for p in parts if p).lower()) + ".yaml"
+
+
+def write_output(result: RenderResult, out: Path) -> None:
+    """resources.json, manifests/ (plain objects) and releases/ (Helm releases)."""
+    manifests, releases = out / "manifests", out / "releases"
+    for folder in (manifests, releases):
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.yaml"):
+            stale.unlink()
+    (out / "resources.json").write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+    (out / "outputs.json").write_text(json.dumps(result.outputs, indent=2) + "\n", encoding="utf-8")
+    for resource in result.resources:
+        inputs = resource["inputs"]
+        if is_plain_object(resource):
+            meta = inputs.get("metadata", {})
+            name = _file_name(inputs["kind"], meta.get("namespace", ""), meta.get("name", resource["name"]))
+            (manifests / name).write_text(yaml.safe_dump(inputs, sort_keys=False), encoding="utf-8")
+        elif resource["type"] == RELEASE_TYPE:
+            release = {
+                "name": inputs.get("name", resource["name"]),
+                "chart": inputs.get("chart"),
+                "version": inputs.get("version"),
+                "repository": inputs.get("repositoryOpts", {}).get("repo"),
+                "namespace": inputs.get("namespace"),
+                "values": inputs.get("values", {}),
+            }
+            (releases / _file_name(release["name"])).write_text(
+                yaml.safe_dump(release, sort_keys=False), encoding="utf-8"
+            )
+
+
+def render_stack(stack: str, out: Path | None = None, root: Path | None = None) -> RenderResult:
+    """Run the program for ``stack`` under mocks; validate; write ``out`` when given.
+
+    Raises StackConfigError / SiteFileError for bad stack config (before anything runs)
+    and ManifestValidationError when a rendered object fails the Kubernetes schema.
+    Callable any number of times in one process (the mock runtime is reset each time).
+    """
+    base = root or project_dir()
+    config = load_stack_config(stack, base)
+    site, cluster = resolve_target(
+        str(config.get("site")), str(config.get("cluster")), config.get("platform") or None, base
+    )
+    resources, outputs = _run_program(config, base)
+    result = RenderResult(
+        stack=stack,
+        site=site.name,
+        cluster=cluster.name,
+        platform=cluster.platform,
+        resources=resources,
+        outputs=outputs,
+    )
+    errors = validate_objects(resources)
+    if out is not None:
+        write_output(result, out)
+    if errors:
+        raise ManifestValidationError(errors)
+    return result
