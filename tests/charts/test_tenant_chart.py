@@ -99,7 +99,7 @@ def test_dns_is_allowed_only_to_the_cluster_dns_pods(render: Render) -> None:
 
 def test_api_server_is_allowed_by_its_addresses(render: Render) -> None:
     (rule,) = policy(render(CHART, ALPHA), "allow-apiserver")["egress"]
-    assert rule["to"] == [{"ipBlock": {"cidr": "10.96.0.1/32"}}, {"ipBlock": {"cidr": "192.0.2.10/32"}}]
+    assert rule["to"] == [{"ipBlock": {"cidr": "192.0.2.10/32"}}, {"ipBlock": {"cidr": "192.0.2.11/32"}}]
     assert [p["port"] for p in rule["ports"]] == [6443, 443]
 
 
