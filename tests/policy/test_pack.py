@@ -1,0 +1,166 @@
+"""The pack's wiring: one policy per rule, levels and schema from the versioned policy file,
+generated docs and config in step with the code, unknowns converted, layers kept."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pulumi_policy
+import pytest
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
+
+from gigafactory.errors import PolicyConfigError
+from gigafactory.resource_rules import RESOURCE_RULES, UNKNOWN
+from gigafactory.rules import SITE_RULES, default_policy, load_policy
+from gigafactory.stackcheck import SITE_RULE_CHECKS, catalogue, pack_config, policies_markdown
+from tests.conftest import REPO
+from tests.policy.harness import KIND_CTX, PACK
+
+POLICY_FILE = REPO / "gigafactory" / "data" / "policy.yaml"
+
+
+def _policies() -> dict[str, Any]:
+    return {p.name: p for p in PACK.policies(lambda: KIND_CTX)}
+
+
+def test_every_rule_is_one_policy_of_the_pack() -> None:
+    names = [p.name for p in PACK.policies(lambda: KIND_CTX)]
+    assert len(names) == len(set(names))
+    assert set(names) == set(SITE_RULES) | set(RESOURCE_RULES)
+    assert not set(SITE_RULES) & set(RESOURCE_RULES)
+
+
+def test_policy_kinds_follow_the_rule_scope() -> None:
+    pols = _policies()
+    for name in SITE_RULES:
+        assert isinstance(pols[name], StackValidationPolicy), name
+    for name, rule in RESOURCE_RULES.items():
+        expected = ResourceValidationPolicy if rule.scope == "resource" else StackValidationPolicy
+        assert isinstance(pols[name], expected), name
+
+
+def test_levels_come_from_the_versioned_policy_file() -> None:
+    cfg = default_policy()
+    pols = _policies()
+    for name in SITE_RULES:
+        assert pols[name].enforcement_level == EnforcementLevel(cfg.rule(name).level), name
+    for name in RESOURCE_RULES:
+        assert pols[name].enforcement_level == EnforcementLevel(cfg.resource_rules[name].level), name
+
+
+def test_every_resource_rule_has_config_with_a_source() -> None:
+    cfg = default_policy()
+    for name in RESOURCE_RULES:
+        assert cfg.resource_rules[name].source.strip(), name
+
+
+def test_every_site_rule_says_what_it_checks() -> None:
+    assert set(SITE_RULE_CHECKS) == set(SITE_RULES)
+
+
+def test_thresholds_have_a_json_schema_with_their_defaults() -> None:
+    pols = _policies()
+    for info in catalogue():
+        schema = pols[info.name].config_schema
+        if not info.thresholds:
+            assert schema is None, info.name
+            continue
+        assert set(schema.properties) == set(info.thresholds), info.name
+        for key, value in info.thresholds.items():
+            assert schema.properties[key]["default"] == value
+            assert schema.properties[key]["type"] in {"number", "integer", "boolean", "string", "array"}
+
+
+def test_pack_config_file_matches_the_policy_file() -> None:
+    on_disk = json.loads((REPO / "policy" / "policy-config.json").read_text())
+    assert on_disk == pack_config()
+    assert on_disk["k8s-cluster-size"] == {
+        "enforcementLevel": "mandatory",
+        "max_nodes": 5000,
+        "max_nodes_with_exception": 7500,
+    }
+
+
+def test_policy_docs_are_generated_from_the_code() -> None:
+    text = (REPO / "docs" / "policies.md").read_text()
+    assert text == policies_markdown(), "docs/policies.md is stale: run python scripts/policy_docs.py"
+    for info in catalogue():
+        assert f"| `{info.name}` |" in text
+
+
+def test_policy_docs_script_check_mode() -> None:
+    proc = subprocess.run(
+        [sys.executable, "scripts/policy_docs.py", "--check"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_docs_change_when_a_level_changes(tmp_path: Path) -> None:
+    text = POLICY_FILE.read_text().replace(
+        "  image-tag-pinned:\n    level: mandatory", "  image-tag-pinned:\n    level: advisory"
+    )
+    (tmp_path / "p.yaml").write_text(text)
+    assert "| `image-tag-pinned` | resource | advisory |" in policies_markdown(
+        load_policy(tmp_path / "p.yaml")
+    )
+
+
+def test_policy_file_rejects_an_unknown_resource_rule(tmp_path: Path) -> None:
+    text = POLICY_FILE.read_text() + "  no-such-rule:\n    level: mandatory\n    source: x\n"
+    (tmp_path / "p.yaml").write_text(text)
+    with pytest.raises(PolicyConfigError, match=r"resource_rules\.no-such-rule: unknown rule"):
+        load_policy(tmp_path / "p.yaml")
+
+
+def test_main_builds_the_pack_from_the_policies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """policy/__main__.py, run with PolicyPack replaced by a recorder (the real one blocks)."""
+    made: list[dict[str, Any]] = []
+    monkeypatch.setattr(pulumi_policy, "PolicyPack", lambda **kw: made.append(kw))
+    runpy.run_path(str(REPO / "policy" / "__main__.py"), run_name="__main__")
+    (pack,) = made
+    assert pack["name"] == "gigafactory"
+    assert [p.name for p in pack["policies"]] == [i.name for i in catalogue()]
+
+
+def test_plain_turns_sdk_unknowns_into_unknown() -> None:
+    props = unknown_checking_proxy(
+        {
+            "a": {"b": [1, UNKNOWN_STRING_VALUE, {"c": UNKNOWN_STRING_VALUE}]},
+            "d": UNKNOWN_STRING_VALUE,
+            "e": "x",
+        }
+    )
+    assert PACK.plain(props) == {"a": {"b": [1, UNKNOWN, {"c": UNKNOWN}]}, "d": UNKNOWN, "e": "x"}
+
+
+def test_library_rules_import_without_pulumi() -> None:
+    code = (
+        "import sys, gigafactory.resource_rules, gigafactory.stackcheck, gigafactory.cli;"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_kubernetes', 'pulumi_policy'));"
+        "print(','.join(bad))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert proc.stdout.strip() == "", f"imported at module level: {proc.stdout.strip()}"
+
+
+def test_pack_requirements_are_pinned() -> None:
+    lines = [
+        ln.strip()
+        for ln in (REPO / "policy" / "requirements.txt").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
+    pinned = [ln for ln in lines if not ln.startswith("-e")]
+    assert pinned and all("==" in ln for ln in pinned), pinned
+    pyproject = (REPO / "pyproject.toml").read_text()
+    for ln in pinned:
+        assert f'"{ln}"' in pyproject, f"{ln} differs from the pin in pyproject.toml"
