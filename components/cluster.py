@@ -68,7 +68,7 @@ class GpuCluster(pulumi.ComponentResource):
             f"{name}-scheduling", SchedulingArgs(cluster, monitoring=observability.release), child
         )
         node_pools = [
-            NodePool(f"{name}-{pool.name}", NodePoolArgs(pool, scheduling.kueue), child)
+            NodePool(f"{name}-pool-{pool.name}", NodePoolArgs(pool, scheduling.kueue), child)
             for pool in cluster.pools
         ]
         gpu = GpuOperator(

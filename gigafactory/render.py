@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,8 @@ class RenderResult:
     """Each: urn, type, name, parent (urn or None), depends_on (urns), inputs (camelCase)."""
     outputs: dict[str, Any] = field(default_factory=dict)
     """The stack outputs (pools, installed versions, ...)."""
+    registered_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Outputs each component registered, by URN."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -191,15 +194,29 @@ def _config_strings(values: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _run_program(config: StackConfig, root: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    import runpy
+@dataclass
+class MockRun:
+    """What a program registered under the mock runtime."""
 
+    resources: list[dict[str, Any]]
+    """Resource records as in resources.json, sorted by URN."""
+    outputs: dict[str, Any]
+    """Stack outputs (``pulumi.export``)."""
+    registered_outputs: dict[str, dict[str, Any]]
+    """Outputs each component registered (``register_outputs``), by URN."""
+
+
+def run_program(program: Callable[[], object], stack: str, config: dict[str, Any] | None = None) -> MockRun:
+    """Run ``program`` (a callable that creates resources) under Pulumi's mock runtime as
+    stack ``stack`` of project ``gigafactory`` with ``config`` (full keys). The runtime's
+    global state is reset first, so this can run any number of times in one process."""
     import pulumi
     from pulumi.runtime import mocks, rpc, settings
     from pulumi.runtime import stack as runtime_stack
     from pulumi.runtime.sync_await import _sync_await
 
     records: list[dict[str, Any]] = []
+    registered: dict[str, dict[str, Any]] = {}
     root_urn: list[str] = []
 
     class _Mocks(pulumi.runtime.Mocks):
@@ -229,28 +246,37 @@ def _run_program(config: StackConfig, root: Path) -> tuple[list[dict[str, Any]],
             )
             return response
 
-    # Fresh global state per render: root stack, config, settings, monitor.
+        def RegisterResourceOutputs(self, request: Any) -> Any:
+            registered[request.urn] = _plain(rpc.deserialize_properties(request.outputs))
+            return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
+
+    # Fresh global state per run: root stack, config, settings, monitor.
     settings.ROOT.set(None)
-    pulumi.runtime.set_all_config(_config_strings(config.values))
+    pulumi.runtime.set_all_config(_config_strings(config or {}))
     mock = _Mocks()
-    pulumi.runtime.set_mocks(
-        mock, project=PROJECT, stack=config.stack, preview=False, monitor=_Recorder(mock)
-    )
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    main = root / "__main__.py"
+    pulumi.runtime.set_mocks(mock, project=PROJECT, stack=stack, preview=False, monitor=_Recorder(mock))
 
-    def program() -> None:
-        runpy.run_path(str(main), run_name="__main__")
+    def body() -> None:
+        program()
 
-    _sync_await(runtime_stack.run_pulumi_func(program))
+    _sync_await(runtime_stack.run_pulumi_func(body))
     stack_resource = settings.get_root_resource()
     outputs = _sync_await(pulumi.Output.from_input(getattr(stack_resource, "outputs", {})).future())
     for record in records:
         if record["parent"] in root_urn:
             record["parent"] = None
     records.sort(key=lambda r: r["urn"])
-    return records, _plain(outputs or {})
+    return MockRun(resources=records, outputs=_plain(outputs or {}), registered_outputs=registered)
+
+
+def _run_main(config: StackConfig, root: Path) -> MockRun:
+    """The real program, ``__main__.py`` of the project at ``root``."""
+    import runpy
+
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    main = root / "__main__.py"
+    return run_program(lambda: runpy.run_path(str(main), run_name="__main__"), config.stack, config.values)
 
 
 # ---------------------------------------------------------------------------------------
@@ -341,16 +367,17 @@ def render_stack(stack: str, out: Path | None = None, root: Path | None = None) 
     site, cluster = resolve_target(
         str(config.get("site")), str(config.get("cluster")), config.get("platform") or None, base
     )
-    resources, outputs = _run_program(config, base)
+    run = _run_main(config, base)
     result = RenderResult(
         stack=stack,
         site=site.name,
         cluster=cluster.name,
         platform=cluster.platform,
-        resources=resources,
-        outputs=outputs,
+        resources=run.resources,
+        outputs=run.outputs,
+        registered_outputs=run.registered_outputs,
     )
-    errors = validate_objects(resources)
+    errors = validate_objects(run.resources)
     if out is not None:
         write_output(result, out)
     if errors:

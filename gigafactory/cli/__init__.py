@@ -6,6 +6,8 @@ import sys
 
 import typer
 
+from gigafactory.cli import kind as _kind
+from gigafactory.cli import render as _render
 from gigafactory.cli import site as _site
 from gigafactory.errors import GigafactoryError
 
@@ -17,6 +19,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _site.register(app)
+_render.register(app)
+_kind.register(app)
 
 
 def main() -> None:
