@@ -113,8 +113,10 @@ class StackContext:
     plan: SitePlan = field(repr=False)
 
     @classmethod
-    def build(cls, stack: str, site: Site, cluster: str) -> StackContext:
-        return cls(stack, site, site.cluster(cluster), make_plan(site))
+    def build(cls, stack: str, site: Site, cluster: str | Cluster) -> StackContext:
+        """``cluster``: a name, or the Cluster itself (e.g. with the stack's platform override)."""
+        c = site.cluster(cluster) if isinstance(cluster, str) else cluster
+        return cls(stack, site, c, make_plan(site))
 
     @property
     def platform(self) -> str:
@@ -407,8 +409,8 @@ def _tolerates_gpu(t: Any) -> bool | None:
 @_register(
     "gpu-taint-toleration-restricted",
     "resource",
-    f"Only GPU-operator, GPU-monitoring and node-level GPU/network workloads (an allow-list of charts and "
-    f"namespaces) tolerate the GPU pool taint {GPU_TAINT_KEY} (or every taint); other work reaches GPU "
+    f"Only GPU-operator, GPU-monitoring and node-level GPU/network workloads (an allow-list of charts, "
+    f"chart parts (chart/values key) and namespaces) tolerate the GPU pool taint {GPU_TAINT_KEY} (or every taint); other work reaches GPU "
     "nodes only through Kueue. Kueue ResourceFlavors are not workloads and are not checked.",
 )
 def _gpu_tolerations(
@@ -417,10 +419,14 @@ def _gpu_tolerations(
     charts = {str(c) for c in cfg.threshold("allowed_charts")}
     namespaces = {str(n) for n in cfg.threshold("allowed_namespaces")}
     for r in resources:
+        allowed_parts: set[str] = set()
         if is_helm(r):
             chart = r.props.get("chart")
-            if isinstance(chart, str) and chart_name(chart) in charts:
+            name = chart_name(chart) if isinstance(chart, str) else ""
+            if name in charts:
                 continue
+            # "chart/key": only the part of the chart configured under values.<key> may.
+            allowed_parts = {c.split("/", 1)[1] for c in charts if c.startswith(f"{name}/")}
             what = f"chart {chart}" if isinstance(chart, str) else "this chart"
         elif is_workload(r):
             ns = _get(r.props, "metadata", "namespace")
@@ -434,6 +440,8 @@ def _gpu_tolerations(
             if v is UNKNOWN and key in {"values", "spec", "template", "jobTemplate", "tolerations"}:
                 yield r, _unknown(path, "its tolerations")
             if key != "tolerations" or not isinstance(v, list):
+                continue
+            if len(path) > 1 and path[0] == "values" and path[1] in allowed_parts:
                 continue
             for i, t in enumerate(v):
                 hit = _tolerates_gpu(t)

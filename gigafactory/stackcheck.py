@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gigafactory.errors import StackConfigError
-from gigafactory.model import load_site
 from gigafactory.plan import SitePlan
 from gigafactory.resource_rules import (
     RESOURCE_RULES,
@@ -33,11 +32,11 @@ from gigafactory.resource_rules import (
 from gigafactory.rules import SITE_RULES, PolicyConfig, RuleConfig, Violation, default_policy
 
 REPO = Path(__file__).resolve().parents[1]
-STACKS_DIR = REPO / "stacks"
 PACK_NAME = "gigafactory"
 # Stack configuration keys the Pulumi program reads (namespace "gigafactory").
 CONFIG_SITE = "site"
 CONFIG_CLUSTER = "cluster"
+CONFIG_PLATFORM = "platform"
 
 # What each site rule checks, one sentence (the rules module holds the logic, the policy
 # file the thresholds). A test keeps this in step with gigafactory.rules.SITE_RULES.
@@ -187,29 +186,21 @@ _NO_CONTEXT = (
 )
 
 
-def context_from_config(stack: str, get: Callable[[str], str | None], root: Path = REPO) -> StackContext:
-    """The site and cluster a stack deploys, from its config (``get`` reads gigafactory:<key>).
+def context_from_config(stack: str, get: Callable[[str], Any], root: Path = REPO) -> StackContext:
+    """The site and cluster a stack deploys, from its config (``get`` reads gigafactory:<key>):
+    the same resolution as the Pulumi program's (gigafactory.render.resolve_target).
 
-    A relative site path is taken from the project root ``root``. Raises StackConfigError.
+    A relative site path is taken from the project root ``root``. Raises StackConfigError
+    or SiteFileError saying what is missing or wrong.
     """
+    from gigafactory.render import resolve_target  # no pulumi at import: it imports it lazily
+
     site_file, cluster = get(CONFIG_SITE), get(CONFIG_CLUSTER)
-    if not site_file:
-        raise StackConfigError(f"stack {stack}: config gigafactory:{CONFIG_SITE} (the site file) is not set")
-    path = Path(site_file)
-    site = load_site(path if path.is_absolute() else root / path)
-    names = [c.name for c in site.clusters]
-    if not cluster:
-        if len(names) != 1:
-            raise StackConfigError(
-                f"stack {stack}: config gigafactory:{CONFIG_CLUSTER} is not set; allowed: {', '.join(names)}"
-            )
-        cluster = names[0]
-    if cluster not in names:
-        raise StackConfigError(
-            f"stack {stack}: gigafactory:{CONFIG_CLUSTER} {cluster!r} is not a cluster of {site.name}; "
-            f"allowed: {', '.join(names)}"
-        )
-    return StackContext.build(stack, site, cluster)
+    for key, value in ((CONFIG_SITE, site_file), (CONFIG_CLUSTER, cluster)):
+        if not value:
+            raise StackConfigError(f"stack {stack}: config gigafactory:{key} is not set")
+    site, c = resolve_target(str(site_file), str(cluster), get(CONFIG_PLATFORM) or None, root)
+    return StackContext.build(stack, site, c)
 
 
 # ---------------------------------------------------------------------------------------
@@ -233,31 +224,33 @@ class StackReport:
         )
 
 
-def stack_names(stacks_dir: Path = STACKS_DIR) -> list[str]:
-    """Stacks with a Pulumi.<stack>.yaml in ``stacks_dir``, sorted."""
-    return sorted(
-        p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in stacks_dir.glob("Pulumi.*.yaml")
-    )
+def stack_names() -> list[str]:
+    """Stacks with a stacks/Pulumi.<stack>.yaml, sorted."""
+    from gigafactory.render import stacks
+
+    return stacks(REPO)
 
 
 def check_stack(stack: str, config: PolicyConfig | None = None) -> StackReport:
-    """Render ``stack`` offline (no Pulumi CLI, cluster or cloud) and run every policy over it."""
-    from gigafactory.render import render_stack  # imports pulumi: only when a stack is checked
+    """Render ``stack`` offline (no Pulumi CLI, cluster or cloud) and run every policy over it.
 
-    rendered = render_stack(stack)
-    return report_for(stack, rendered, config)
+    Raises StackConfigError / SiteFileError for a bad stack, and the renderer's
+    ManifestValidationError when an object fails the Kubernetes schema.
+    """
+    from gigafactory.render import load_stack_config, render_stack  # imports pulumi lazily
+
+    stack_config = load_stack_config(stack, REPO)
+    ctx = context_from_config(stack, stack_config.get, REPO)
+    rendered = render_stack(stack, root=REPO)
+    return report_for(ctx, rendered.resources, config)
 
 
-def report_for(stack: str, rendered: Any, config: PolicyConfig | None = None) -> StackReport:
-    """Run every policy over an already rendered stack (a RenderResult)."""
-    site = rendered.site
-    if isinstance(site, str | Path):
-        site = load_site(site if Path(site).is_absolute() else REPO / site)
-    ctx = StackContext.build(
-        stack, site, rendered.cluster if isinstance(rendered.cluster, str) else rendered.cluster.name
-    )
-    resources = tuple(Resource.from_render(r) for r in rendered.resources)
-    return StackReport(stack, ctx, resources, evaluate_stack(stack, ctx, resources, config))
+def report_for(
+    ctx: StackContext, rendered: Sequence[Mapping[str, Any]], config: PolicyConfig | None = None
+) -> StackReport:
+    """Run every policy over the rendered resources of a stack (RenderResult.resources)."""
+    resources = tuple(Resource.from_render(r) for r in rendered)
+    return StackReport(ctx.stack, ctx, resources, evaluate_stack(ctx.stack, ctx, resources, config))
 
 
 # ---------------------------------------------------------------------------------------

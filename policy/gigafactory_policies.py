@@ -41,6 +41,9 @@ from pulumi_policy.proxy import UnknownValueError  # noqa: E402
 from gigafactory.errors import GigafactoryError, StackConfigError  # noqa: E402
 from gigafactory.resource_rules import RESOURCE_RULES, UNKNOWN, Resource, StackContext, normalize, run_rule  # noqa: E402
 from gigafactory.stackcheck import (  # noqa: E402
+    CONFIG_CLUSTER,
+    CONFIG_PLATFORM,
+    CONFIG_SITE,
     PACK_NAME,
     PolicyInfo,
     catalogue,
@@ -82,25 +85,25 @@ def plain(value: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_context(stack: str, site: str | None, cluster: str | None, mtime: float) -> StackContext:
-    values = {"site": site, "cluster": cluster}
-    return context_from_config(stack, values.get, ROOT)
+def _cached_context(stack: str, keys: tuple[tuple[str, str | None], ...], mtime: float) -> StackContext:
+    return context_from_config(stack, dict(keys).get, ROOT)
 
 
 def stack_config_context() -> StackContext:
-    """The stack's site and cluster from its config (gigafactory:site, gigafactory:cluster),
-    which the Pulumi CLI hands to the pack."""
+    """The stack's site and cluster from its config (gigafactory:site, gigafactory:cluster,
+    gigafactory:platform), which the Pulumi CLI hands to the pack."""
     try:
         stack = pulumi.get_stack()
         config = pulumi.Config("gigafactory")
-        site, cluster = config.get("site"), config.get("cluster")
+        keys = tuple((key, config.get(key)) for key in (CONFIG_SITE, CONFIG_CLUSTER, CONFIG_PLATFORM))
     except Exception as exc:  # the SDK raises plain exceptions when the engine gave no settings
         raise StackConfigError(f"cannot read the stack config: {exc}") from None
+    site = dict(keys)[CONFIG_SITE]
     path = Path(site) if site else None
     if path is not None and not path.is_absolute():
         path = ROOT / path
     mtime = path.stat().st_mtime if path is not None and path.exists() else 0.0
-    return _cached_context(stack, site, cluster, mtime)
+    return _cached_context(stack, keys, mtime)
 
 
 def _context(load: ContextLoader) -> tuple[StackContext | None, str]:

@@ -228,6 +228,15 @@ GPU_TOL = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "ef
                 tolerations=[{"key": "gigafactory.io/role", "operator": "Exists"}],
             ),
         ),
+        # the node exporter is allow-listed as one part of its chart: it monitors every node
+        (
+            RELEASE,
+            {
+                "chart": "oci://ghcr.io/prometheus-community/charts/kube-prometheus-stack",
+                "version": "88.5.3",
+                "values": {"prometheus-node-exporter": {"tolerations": [{"operator": "Exists"}]}},
+            },
+        ),
         # Kueue flavors carry the GPU taint and toleration by design: they are not workloads.
         (
             FLAVOR,
@@ -250,7 +259,7 @@ def test_allowed_gpu_tolerations_pass(type_: str, props: dict[str, Any]) -> None
             {
                 "chart": "oci://ghcr.io/prometheus-community/charts/kube-prometheus-stack",
                 "version": "88.5.3",
-                "values": {"prometheus-node-exporter": {"tolerations": [{"operator": "Exists"}]}},
+                "values": {"grafana": {"tolerations": [{"operator": "Exists"}]}},
             },
         ),
     ],
