@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from gigafactory.errors import GigafactoryError
+from gigafactory.errors import GigafactoryError, StackConfigError
 from gigafactory.model import load_site
 from gigafactory.plan import plan as make_plan
 from gigafactory.report import print_tables, report_dict
@@ -55,9 +55,64 @@ def plan_cmd(site: SiteArg, fmt: FormatOpt = Format.table, policy: PolicyOpt = N
     _run(site, fmt, policy, "Capacity plan")
 
 
-def check_cmd(site: SiteArg, fmt: FormatOpt = Format.table, policy: PolicyOpt = None) -> None:
-    """Policy gate. Exit 0 with no mandatory violation, 1 with any, 2 on invalid input."""
-    if _run(site, fmt, policy, "Policy check"):
+OptionalSiteArg = Annotated[
+    Path | None, typer.Argument(help="Site file, e.g. sites/narvik.yaml.", show_default=False)
+]
+StackOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--stack",
+        help="Check one Pulumi stack (stacks/Pulumi.<stack>.yaml) offline: its site rules and the "
+        "policies over the resources it renders. No Pulumi CLI, cluster or cloud account.",
+        show_default=False,
+    ),
+]
+AllStacksOpt = Annotated[bool, typer.Option("--all-stacks", help="Check every stack in stacks/ offline.")]
+
+
+def _run_stacks(names: list[str] | None, fmt: Format, policy: Path | None) -> bool:
+    """Check stacks ``names`` (None: all) and print their reports; True on a mandatory violation."""
+    from gigafactory.stackcheck import check_stack, stack_names  # renders under Pulumi mocks
+
+    try:
+        config = load_policy(policy)
+        known = stack_names()
+        for name in names or []:
+            if name not in known:
+                raise StackConfigError(
+                    f"stack {name!r}: no file stacks/Pulumi.{name}.yaml; allowed: {', '.join(known) or '(none)'}"
+                )
+        if not (names or known):
+            raise StackConfigError("no stacks: stacks/ has no Pulumi.<stack>.yaml")
+        reports = [check_stack(name, config) for name in names or known]
+    except GigafactoryError as exc:
+        raise fail(exc) from None
+    if fmt is Format.json:
+        docs = [{"stack": r.stack, **report_dict(r.plan, r.violations)} for r in reports]
+        typer.echo(json.dumps(docs[0] if names else docs, indent=2))
+    else:
+        for r in reports:
+            print_tables(r.plan, r.violations, title=f"Policy check: stack {r.stack}")
+    return any(has_mandatory(r.violations) for r in reports)
+
+
+def check_cmd(
+    site: OptionalSiteArg = None,
+    stack: StackOpt = None,
+    all_stacks: AllStacksOpt = False,
+    fmt: FormatOpt = Format.table,
+    policy: PolicyOpt = None,
+) -> None:
+    """Policy gate for a site file, one stack or every stack (give exactly one).
+    Exit 0 with no mandatory violation, 1 with any, 2 on invalid input."""
+    if (site is not None) + (stack is not None) + all_stacks != 1:
+        typer.echo("gigafactory: error: give exactly one of SITE, --stack NAME or --all-stacks", err=True)
+        raise typer.Exit(2)
+    if site is not None:
+        failed = _run(site, fmt, policy, "Policy check")
+    else:
+        failed = _run_stacks([stack] if stack is not None else None, fmt, policy)
+    if failed:
         raise typer.Exit(1)
 
 
