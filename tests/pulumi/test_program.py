@@ -43,7 +43,7 @@ def test_stack_renders_and_validates(stack: str) -> None:
 
 
 def test_schema_errors_are_caught() -> None:
-    broken = {
+    broken: dict[str, Any] = {
         "urn": "urn:x",
         "type": "kubernetes:storage.k8s.io/v1:StorageClass",
         "name": "broken",
