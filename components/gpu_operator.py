@@ -87,7 +87,11 @@ class GpuOperator(pulumi.ComponentResource):
     def __init__(self, name: str, args: GpuOperatorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gigafactory:gpu_operator:GpuOperator", name, None, opts)
         cluster = args.cluster
-        self.compute_domains = any(multi_node_nvlink(p) for p in cluster.gpu_pools)
+        # The simulator's ComputeDomains need its DRA GPU plugin in place of the device
+        # plugin whose nvidia.com/gpu the Kueue quotas count: laptops go without them.
+        self.compute_domains = not cluster.simulated_gpus and any(
+            multi_node_nvlink(p) for p in cluster.gpu_pools
+        )
         if cluster.simulated_gpus:
             self.mode, self.driver = "simulated", "none"
             self.release = release(
@@ -202,6 +206,4 @@ class GpuOperator(pulumi.ComponentResource):
                     for p in cluster.gpu_pools
                 },
             },
-            # Simulated ComputeDomains for NVL72 pools, so IMEX-using jobs schedule on a laptop.
-            "computeDomainDraPlugin": {"enabled": any(multi_node_nvlink(p) for p in cluster.gpu_pools)},
         }

@@ -60,6 +60,7 @@ def test_laptops_simulate_gpus_without_driver_or_toolkit() -> None:
         # The laptop's GB300 pool: 4 GPUs per compute tray.
         assert topology["nodePools"] == {"gpu": {"gpuProduct": "NVIDIA-GB300", "gpuCount": 4}}
         assert "dra-driver-nvidia-gpu" not in rels, f"{stack}: no real DRA driver on a laptop"
+        assert rendered(stack).outputs["computeDomains"] is False, f"{stack}: device plugin, not DRA"
 
 
 def test_gpu_operator_values_differ_between_kind_and_bare_metal() -> None:
