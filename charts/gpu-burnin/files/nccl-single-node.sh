@@ -6,7 +6,7 @@ set -u
 results="${RESULTS_DIR:-/results}"
 gpus="${GPUS:?GPUS is required}"
 python3 -m torch.distributed.run --standalone --nnodes=1 --nproc-per-node="$gpus" \
-    /opt/burnin/allreduce_check.py \
+    "${SCRIPTS_DIR:-/opt/burnin}/allreduce_check.py" \
     --max-mib "${MAX_MIB:-1024}" --iterations "${ITERATIONS:-20}" \
     --min-busbw-gbps "${MIN_BUSBW_GBPS:-0}" \
     --result-dir "$results" --name nccl

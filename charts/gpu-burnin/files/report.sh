@@ -20,5 +20,5 @@ if [ "${NCCL_ENABLED:-false}" = true ]; then
 fi
 line="{$fields,\"result\":\"$overall\"}"
 echo "$line"
-echo "$line" > /dev/termination-log
+echo "$line" > "${TERMINATION_LOG:-/dev/termination-log}"
 [ "$overall" = pass ]
