@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pulumi
 
 from components import versions
+from components.cni import Cni, CniArgs
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
 from components.network_operator import NetworkOperator, NetworkOperatorArgs
 from components.networking import Networking, NetworkingArgs
@@ -45,8 +46,8 @@ class GpuClusterArgs:
 
 
 class GpuCluster(pulumi.ComponentResource):
-    """The platform of one cluster: observability, scheduling, node pools, GPU stack,
-    network operator (bare metal), storage, tenants and networking."""
+    """The platform of one cluster: CNI, observability, scheduling, node pools, GPU stack,
+    network operator (bare metal), storage, tenants and secondary networking."""
 
     pools: dict[str, dict[str, object]]
     """Per pool: role, nodes, GPUs, Kueue flavor and queue."""
@@ -63,9 +64,14 @@ class GpuCluster(pulumi.ComponentResource):
         tenants = [t for t in site.tenants if t.cluster == cluster.name]
         cidrs = args.api_server_cidrs or [site.hall(cluster.control_plane_hall).mgmt_cidr]
 
-        observability = Observability(f"{name}-observability", ObservabilityArgs(cluster), child)
+        # The CNI first: on bare metal no other release's pods start without it.
+        cni = Cni(f"{name}-cni", CniArgs(cluster), child)
+        after = cni.ready
+        observability = Observability(f"{name}-observability", ObservabilityArgs(cluster, after=after), child)
         scheduling = Scheduling(
-            f"{name}-scheduling", SchedulingArgs(cluster, monitoring=observability.release), child
+            f"{name}-scheduling",
+            SchedulingArgs(cluster, monitoring=observability.release, after=after),
+            child,
         )
         node_pools = [
             NodePool(f"{name}-pool-{pool.name}", NodePoolArgs(pool, scheduling.kueue), child)
@@ -73,13 +79,15 @@ class GpuCluster(pulumi.ComponentResource):
         ]
         gpu = GpuOperator(
             f"{name}-gpu",
-            GpuOperatorArgs(cluster, host_drivers=args.host_drivers, monitoring=observability.release),
+            GpuOperatorArgs(
+                cluster, host_drivers=args.host_drivers, monitoring=observability.release, after=after
+            ),
             child,
         )
         network_operator = (
             NetworkOperator(
                 f"{name}-network-operator",
-                NetworkOperatorArgs(cluster, host_drivers=args.host_drivers),
+                NetworkOperatorArgs(cluster, host_drivers=args.host_drivers, after=after),
                 child,
             )
             if cluster.platform == "baremetal"
@@ -87,7 +95,7 @@ class GpuCluster(pulumi.ComponentResource):
         )
         storage = Storage(
             f"{name}-storage",
-            StorageArgs(cluster, nfs_server=args.nfs_server, nfs_share=args.nfs_share),
+            StorageArgs(cluster, nfs_server=args.nfs_server, nfs_share=args.nfs_share, after=after),
             child,
         )
         tenant_stack = Tenants(
@@ -99,6 +107,7 @@ class GpuCluster(pulumi.ComponentResource):
                 kueue=scheduling.kueue,
                 pool_queues=list(node_pools),
                 chart_path=args.tenant_chart,
+                after=after,
             ),
             child,
         )
@@ -138,9 +147,10 @@ class GpuCluster(pulumi.ComponentResource):
             self.installed["gpu-operator"] = versions.GPU_OPERATOR_VERSION
             if gpu.compute_domains:
                 self.installed["dra-driver-nvidia-gpu"] = versions.DRA_DRIVER_VERSION
+        if cni.name == "cilium" and cni.ready:
+            self.installed["cilium"] = versions.CILIUM_VERSION
         if network_operator is not None:
             self.installed["network-operator"] = versions.NETWORK_OPERATOR_VERSION
-            self.installed["cilium"] = versions.CILIUM_VERSION
             self.installed["csi-driver-nfs"] = versions.NFS_CSI_VERSION
             self.installed["local-path-provisioner"] = versions.LOCAL_PATH_VERSION
         self.summary = {
@@ -151,7 +161,8 @@ class GpuCluster(pulumi.ComponentResource):
             "gpuMode": gpu.mode,
             "gpuDriver": gpu.driver,
             "computeDomains": gpu.compute_domains,
-            "cni": networking.cni,
+            "cni": cni.name,
+            "ibNetworks": networking.ib_networks,
             "storageClasses": storage.classes,
             "tenants": tenant_stack.quotas,
         }

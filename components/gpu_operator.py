@@ -8,6 +8,7 @@ platform (bare metal runs real GPUs, laptops simulate them).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -73,6 +74,9 @@ class GpuOperatorArgs:
     monitoring: pulumi.Resource
     """Release installing the Prometheus Operator CRDs (for the DCGM ServiceMonitor)."""
 
+    after: Sequence[pulumi.Resource] = ()
+    """Resources the component's releases wait for: the CNI on bare metal. Default: none."""
+
 
 class GpuOperator(pulumi.ComponentResource):
     """GPU Operator (bare metal) or fake-gpu-operator (kind / minikube), plus the DRA
@@ -103,6 +107,7 @@ class GpuOperator(pulumi.ComponentResource):
                 namespace=NAMESPACE,
                 release_name="gpu-operator",
                 values=self._simulated_values(cluster),
+                depends_on=args.after,
             )
         else:
             self.mode = "operator"
@@ -115,6 +120,7 @@ class GpuOperator(pulumi.ComponentResource):
                 version=versions.GPU_OPERATOR_VERSION,
                 namespace=NAMESPACE,
                 values=self._operator_values(cluster, args.host_drivers),
+                depends_on=args.after,
             )
             if self.compute_domains:
                 release(
@@ -126,7 +132,7 @@ class GpuOperator(pulumi.ComponentResource):
                     namespace=DRA_NAMESPACE,
                     values=self._dra_values(cluster, args.host_drivers),
                     # Needs the driver and GFD's nvidia.com/gpu.clique labels first.
-                    depends_on=[self.release],
+                    depends_on=[*args.after, self.release],
                 )
         custom(
             f"{name}-dcgm-servicemonitor",

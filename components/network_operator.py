@@ -9,6 +9,7 @@ host does not bring its own.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +40,9 @@ class NetworkOperatorArgs:
     """True when DOCA-OFED is installed on the host by the Ansible playbooks; False to
     run the operator's driver container."""
 
+    after: Sequence[pulumi.Resource] = ()
+    """Resources the component's releases wait for: the CNI on bare metal. Default: none."""
+
 
 class NetworkOperator(pulumi.ComponentResource):
     """Network Operator release plus its NicClusterPolicy."""
@@ -66,6 +70,7 @@ class NetworkOperator(pulumi.ComponentResource):
             version=versions.NETWORK_OPERATOR_VERSION,
             namespace=NAMESPACE,
             values=values,
+            depends_on=args.after,
         )
         rdma_config = {
             "configList": [

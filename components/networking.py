@@ -1,5 +1,6 @@
-"""Cluster networking: the CNI per platform and, on bare metal, a secondary InfiniBand
-(IPoIB) network per tenant and GPU pool for NCCL's bootstrap and RDMA traffic.
+"""Secondary networking on bare metal: an InfiniBand (IPoIB) address pool per GPU pool and
+an IPoIB network in each tenant namespace using it, for NCCL's bootstrap and RDMA traffic.
+The CNI itself is components/cni.py.
 
 Default-deny network policies for tenant namespaces come with the tenant chart (see
 components/tenants.py), next to the namespace they protect.
@@ -13,15 +14,11 @@ from typing import Any
 
 import pulumi
 
-from components import versions
-from components._k8s import custom, meta, release
+from components._k8s import custom, meta
 from components.network_operator import NAMESPACE as NETWORK_OPERATOR_NAMESPACE
 from components.network_operator import NetworkOperator
-from gigafactory.model import LABEL_POOL, LABEL_ROLE, Cluster, Tenant
+from gigafactory.model import LABEL_POOL, Cluster, Tenant
 
-# CNI per platform: kind ships kindnet (which enforces NetworkPolicy); minikube is
-# started with its Cilium CNI (docs/pulumi.md); bare metal gets Cilium from this program.
-CNI = {"baremetal": "cilium", "kind": "kindnet", "minikube": "cilium"}
 # Addresses per node in the IPoIB pool: GPUs per tray plus headroom (a choice).
 IB_BLOCK_PER_NODE = 8
 
@@ -45,33 +42,14 @@ class NetworkingArgs:
 
 
 class Networking(pulumi.ComponentResource):
-    """Cilium on bare metal; IPoIB networks and NVIDIA IPAM pools for GPU pools."""
+    """IPoIB networks and NVIDIA IPAM pools for GPU pools (bare metal)."""
 
-    cni: str
     ib_networks: list[str]
 
     def __init__(self, name: str, args: NetworkingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gigafactory:networking:Networking", name, None, opts)
         cluster = args.cluster
-        self.cni = CNI[cluster.platform]
         self.ib_networks = []
-        if cluster.platform == "baremetal":
-            release(
-                f"{name}-cilium",
-                self,
-                chart=versions.CILIUM_CHART,
-                repo=versions.CILIUM_REPO,
-                version=versions.CILIUM_VERSION,
-                namespace="kube-system",
-                values={
-                    # Multus (Network Operator) chains secondary networks: Cilium must not
-                    # own /etc/cni/net.d alone.
-                    "cni": {"exclusive": False},
-                    "ipam": {"mode": "kubernetes"},
-                    "hubble": {"enabled": True},
-                    "operator": {"nodeSelector": {LABEL_ROLE: "system"}},
-                },
-            )
         if args.network_operator is not None:
             netop = args.network_operator
             for pool in cluster.gpu_pools:
@@ -116,4 +94,4 @@ class Networking(pulumi.ComponentResource):
                         crd_release=[netop.release, netop.policy, ip_pool, *args.tenant_releases],
                     )
                     self.ib_networks.append(f"{tenant.namespace}/{tenant.name}-{net}")
-        self.register_outputs({"cni": self.cni, "ibNetworks": self.ib_networks})
+        self.register_outputs({"ibNetworks": self.ib_networks})

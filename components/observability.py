@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +71,9 @@ class ObservabilityArgs:
     cluster: Cluster
     """The cluster from the site model."""
 
+    after: Sequence[pulumi.Resource] = ()
+    """Resources the component's releases wait for: the CNI on bare metal. Default: none."""
+
 
 class Observability(pulumi.ComponentResource):
     """kube-prometheus-stack with selectors open to every ServiceMonitor and rule (so
@@ -121,6 +125,7 @@ class Observability(pulumi.ComponentResource):
             version=versions.PROMETHEUS_STACK_VERSION,
             namespace=NAMESPACE,
             values=values,
+            depends_on=args.after,
         )
         custom(
             f"{name}-gpu-alerts",

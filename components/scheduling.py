@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +63,9 @@ class SchedulingArgs:
     """Release installing the Prometheus Operator CRDs; when given, Kueue exports metrics
     through a ServiceMonitor. Default: no metrics."""
 
+    after: Sequence[pulumi.Resource] = ()
+    """Resources the component's releases wait for: the CNI on bare metal. Default: none."""
+
 
 class Scheduling(pulumi.ComponentResource):
     """Installs Kueue (pinned) and the priority classes."""
@@ -85,7 +89,7 @@ class Scheduling(pulumi.ComponentResource):
             version=versions.KUEUE_VERSION,
             namespace=NAMESPACE,
             values=values,
-            depends_on=[args.monitoring] if args.monitoring is not None else [],
+            depends_on=[*args.after, *([args.monitoring] if args.monitoring is not None else [])],
         )
         self.priority_classes = []
         for pc_name, value, preempts, description in PRIORITY_CLASSES:

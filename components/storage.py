@@ -3,6 +3,7 @@ each node plus a shared file system (NFS CSI)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -34,6 +35,9 @@ class StorageArgs:
     nfs_share: str
     """Exported path on the NFS server, e.g. /export/gigafactory."""
 
+    after: Sequence[pulumi.Resource] = ()
+    """Resources the component's releases wait for: the CNI on bare metal. Default: none."""
+
 
 class Storage(pulumi.ComponentResource):
     """Storage classes per platform; ``classes`` lists their names, default first."""
@@ -57,7 +61,9 @@ class Storage(pulumi.ComponentResource):
             self.classes = [LOCAL_CLASS]
         else:
             provisioner = k8s.yaml.v2.ConfigFile(
-                f"{name}-local-path-provisioner", file=versions.LOCAL_PATH_MANIFEST, opts=child
+                f"{name}-local-path-provisioner",
+                file=versions.LOCAL_PATH_MANIFEST,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
             )
             k8s.storage.v1.StorageClass(
                 f"{name}-{NVME_CLASS}",
@@ -76,6 +82,7 @@ class Storage(pulumi.ComponentResource):
                 version=versions.NFS_CSI_VERSION,
                 namespace="kube-system",
                 values={"driver": {"name": "nfs.csi.k8s.io"}},
+                depends_on=args.after,
             )
             k8s.storage.v1.StorageClass(
                 f"{name}-{SHARED_CLASS}",

@@ -8,6 +8,7 @@ so quotas never add up to more GPUs than the pools have.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,6 +44,9 @@ class TenantsArgs:
     """The node pools (their flavors and ClusterQueues) the tenant queues borrow from."""
     chart_path: str = versions.TENANT_CHART_PATH
     """Path of the tenant chart, relative to the Pulumi project; default ./charts/tenant."""
+
+    after: Sequence[pulumi.Resource] = ()
+    """Resources the component's releases wait for: the CNI on bare metal. Default: none."""
 
 
 class Tenants(pulumi.ComponentResource):
@@ -111,7 +115,7 @@ class Tenants(pulumi.ComponentResource):
                     release_name=f"tenant-{tenant.name}",
                     values=values,
                     # The chart's LocalQueue needs Kueue's CRDs and the tenant's ClusterQueue.
-                    depends_on=[args.kueue, queue],
+                    depends_on=[*args.after, args.kueue, queue],
                 )
             )
         self.register_outputs({"tenants": self.quotas})

@@ -40,3 +40,11 @@ def test_tenant_gets_ipoib_network_from_its_pool() -> None:
 def test_clusters_without_tenants_get_no_attachments() -> None:
     assert kind_of(rendered("narvik-c4"), "IPoIBNetwork") == []
     assert len(kind_of(rendered("narvik-c4"), "IPPool")) == 1
+
+
+def test_bare_metal_releases_wait_for_the_cni() -> None:
+    """No pod starts on a fresh bare-metal cluster before Cilium: every other release waits."""
+    rels = releases(rendered("narvik-c1"))
+    cilium = rels.pop("cilium")["urn"]
+    for name, release in rels.items():
+        assert cilium in release["depends_on"], f"release {name} does not wait for the CNI"

@@ -1,0 +1,60 @@
+"""The cluster's CNI, per platform: Cilium on bare metal, the laptop's own elsewhere.
+
+Built first: on a fresh bare-metal cluster no pod starts before the CNI runs, so every
+other release of the stack waits for this one (``Cni.ready``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components import versions
+from components._k8s import release
+from gigafactory.model import LABEL_ROLE, Cluster
+
+# CNI per platform: kind ships kindnet (which enforces NetworkPolicy); minikube is
+# started with its Cilium CNI (docs/pulumi.md); bare metal gets Cilium from this program.
+CNI = {"baremetal": "cilium", "kind": "kindnet", "minikube": "cilium"}
+
+
+@dataclass(frozen=True)
+class CniArgs:
+    """Inputs of the CNI."""
+
+    cluster: Cluster
+    """The cluster from the site model (its platform picks the CNI)."""
+
+
+class Cni(pulumi.ComponentResource):
+    """Cilium on bare metal; nothing to install on kind or minikube."""
+
+    name: str
+    """The CNI in use: cilium or kindnet."""
+    ready: list[pulumi.Resource]
+    """What other releases wait for: the CNI release, or nothing on laptops."""
+
+    def __init__(self, name: str, args: CniArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("gigafactory:cni:Cni", name, None, opts)
+        self.name = CNI[args.cluster.platform]
+        self.ready = []
+        if args.cluster.platform == "baremetal":
+            cilium = release(
+                f"{name}-cilium",
+                self,
+                chart=versions.CILIUM_CHART,
+                repo=versions.CILIUM_REPO,
+                version=versions.CILIUM_VERSION,
+                namespace="kube-system",
+                values={
+                    # Multus (Network Operator) chains secondary networks: Cilium must not
+                    # own /etc/cni/net.d alone.
+                    "cni": {"exclusive": False},
+                    "ipam": {"mode": "kubernetes"},
+                    "hubble": {"enabled": True},
+                    "operator": {"nodeSelector": {LABEL_ROLE: "system"}},
+                },
+            )
+            self.ready.append(cilium)
+        self.register_outputs({"cni": self.name})
