@@ -14,7 +14,7 @@ import pulumi
 
 from components import versions
 from components._k8s import custom, meta
-from gigafactory.model import GPU_RESOURCE, LABEL_CLUSTER, LABEL_POOL, Pool
+from gigafactory.model import GPU_RESOURCE, LABEL_CLUSTER, LABEL_POOL, LABEL_TENANT, Pool
 
 KUEUE_API = versions.KUEUE_API
 
@@ -96,8 +96,12 @@ class NodePool(pulumi.ComponentResource):
                 kind="ClusterQueue",
                 metadata=meta(self.queue, labels=labels),
                 spec={
-                    # Tenants reach the queue through a LocalQueue in their namespace.
-                    "namespaceSelector": {},
+                    # Platform namespaces (burn-in, system jobs) submit here directly; tenant
+                    # namespaces (labelled by the tenant chart) only through their own
+                    # ClusterQueue, which borrows their share from this one.
+                    "namespaceSelector": {
+                        "matchExpressions": [{"key": LABEL_TENANT, "operator": "DoesNotExist"}]
+                    },
                     # Pools of one cluster lend idle GPUs to each other.
                     "cohortName": pool.cluster,
                     "queueingStrategy": "BestEffortFIFO",

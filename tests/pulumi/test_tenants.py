@@ -60,3 +60,13 @@ def test_tenant_release_waits_for_kueue_and_its_queue() -> None:
 def test_research_container_limit_is_a_tray() -> None:
     values = releases(rendered("narvik-c6"))["tenant-research"]["inputs"]["values"]
     assert values["limitRange"] == {"maxGpusPerContainer": 4}, "GB300 tray: 4 GPUs"
+
+
+def test_tenant_namespaces_cannot_bypass_their_queue() -> None:
+    """The pool queue admits only namespaces without a tenant label; tenants go through
+    their own queue (selected by namespace name), so their share is the ceiling."""
+    queues = kind_of(rendered("narvik-c1"), "ClusterQueue")
+    pool = named(queues, "c1-train")["inputs"]["spec"]["namespaceSelector"]
+    assert pool == {"matchExpressions": [{"key": "gigafactory.io/tenant", "operator": "DoesNotExist"}]}
+    tenant = named(queues, "tenant-msft-c1")["inputs"]["spec"]["namespaceSelector"]
+    assert tenant == {"matchLabels": {"kubernetes.io/metadata.name": "tenant-msft-c1"}}
