@@ -136,23 +136,10 @@ class GpuCluster(pulumi.ComponentResource):
             }
             for pool, np in zip(cluster.pools, node_pools, strict=True)
         }
-        self.installed = {
-            "kueue": versions.KUEUE_VERSION,
-            "kube-prometheus-stack": versions.PROMETHEUS_STACK_VERSION,
-            "tenant": versions.TENANT_CHART_VERSION,
-        }
-        if gpu.mode == "simulated":
-            self.installed["fake-gpu-operator"] = versions.FAKE_GPU_OPERATOR_VERSION
-        else:
-            self.installed["gpu-operator"] = versions.GPU_OPERATOR_VERSION
-            if gpu.compute_domains:
-                self.installed["dra-driver-nvidia-gpu"] = versions.DRA_DRIVER_VERSION
-        if cni.name == "cilium" and cni.ready:
-            self.installed["cilium"] = versions.CILIUM_VERSION
-        if network_operator is not None:
-            self.installed["network-operator"] = versions.NETWORK_OPERATOR_VERSION
-            self.installed["csi-driver-nfs"] = versions.NFS_CSI_VERSION
-            self.installed["local-path-provisioner"] = versions.LOCAL_PATH_VERSION
+        self.installed = {}
+        for part in (cni, observability, scheduling, gpu, network_operator, storage, tenant_stack):
+            if part is not None:
+                self.installed.update(part.installed)
         self.summary = {
             "site": site.name,
             "cluster": cluster.name,

@@ -32,6 +32,8 @@ class Cni(pulumi.ComponentResource):
 
     name: str
     """The CNI in use: cilium or kindnet."""
+    installed: dict[str, str]
+    """Chart (or manifest) versions this component installs, by component name."""
     ready: list[pulumi.Resource]
     """What other releases wait for: the CNI release, or nothing on laptops."""
 
@@ -39,6 +41,7 @@ class Cni(pulumi.ComponentResource):
         super().__init__("gigafactory:cni:Cni", name, None, opts)
         self.name = CNI[args.cluster.platform]
         self.ready = []
+        self.installed = {}
         if args.cluster.platform == "baremetal":
             cilium = release(
                 f"{name}-cilium",
@@ -57,4 +60,5 @@ class Cni(pulumi.ComponentResource):
                 },
             )
             self.ready.append(cilium)
+            self.installed["cilium"] = versions.CILIUM_VERSION
         self.register_outputs({"cni": self.name})

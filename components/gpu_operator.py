@@ -87,6 +87,8 @@ class GpuOperator(pulumi.ComponentResource):
     mode: Literal["operator", "simulated"]
     driver: Literal["host", "operator", "none"]
     compute_domains: bool
+    installed: dict[str, str]
+    """Chart (or manifest) versions this component installs, by component name."""
 
     def __init__(self, name: str, args: GpuOperatorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gigafactory:gpu_operator:GpuOperator", name, None, opts)
@@ -98,6 +100,7 @@ class GpuOperator(pulumi.ComponentResource):
         )
         if cluster.simulated_gpus:
             self.mode, self.driver = "simulated", "none"
+            self.installed = {"fake-gpu-operator": versions.FAKE_GPU_OPERATOR_VERSION}
             self.release = release(
                 f"{name}-fake-gpu-operator",
                 self,
@@ -112,6 +115,7 @@ class GpuOperator(pulumi.ComponentResource):
         else:
             self.mode = "operator"
             self.driver = "host" if args.host_drivers else "operator"
+            self.installed = {"gpu-operator": versions.GPU_OPERATOR_VERSION}
             self.release = release(
                 f"{name}-gpu-operator",
                 self,
@@ -123,6 +127,7 @@ class GpuOperator(pulumi.ComponentResource):
                 depends_on=args.after,
             )
             if self.compute_domains:
+                self.installed["dra-driver-nvidia-gpu"] = versions.DRA_DRIVER_VERSION
                 release(
                     f"{name}-dra-driver",
                     self,

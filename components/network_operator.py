@@ -51,6 +51,8 @@ class NetworkOperator(pulumi.ComponentResource):
     """The release installing the Network Operator CRDs (NicClusterPolicy, IPoIBNetwork,
     NVIDIA IPAM pools)."""
     policy: k8s.apiextensions.CustomResource
+    installed: dict[str, str]
+    """Chart (or manifest) versions this component installs, by component name."""
 
     def __init__(
         self, name: str, args: NetworkOperatorArgs, opts: pulumi.ResourceOptions | None = None
@@ -62,6 +64,7 @@ class NetworkOperator(pulumi.ComponentResource):
             "sriovNetworkOperator": {"enabled": False},
             "operator": {"nodeSelector": {LABEL_ROLE: "system"}},
         }
+        self.installed = {"network-operator": versions.NETWORK_OPERATOR_VERSION}
         self.release = release(
             f"{name}-network-operator",
             self,

@@ -82,6 +82,8 @@ class Observability(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
     """The release installing the Prometheus Operator CRDs."""
     alerts: list[str]
+    installed: dict[str, str]
+    """Chart (or manifest) versions this component installs, by component name."""
 
     def __init__(
         self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None
@@ -137,4 +139,5 @@ class Observability(pulumi.ComponentResource):
             crd_release=self.release,
         )
         self.alerts = [rule["alert"] for rule in GPU_ALERTS]
+        self.installed = {"kube-prometheus-stack": versions.PROMETHEUS_STACK_VERSION}
         self.register_outputs({"prometheusStack": versions.PROMETHEUS_STACK_VERSION, "alerts": self.alerts})

@@ -73,6 +73,8 @@ class Scheduling(pulumi.ComponentResource):
     kueue: k8s.helm.v3.Release
     """The release installing Kueue's CRDs: every Kueue object depends on it."""
     priority_classes: list[str]
+    installed: dict[str, str]
+    """Chart (or manifest) versions this component installs, by component name."""
 
     def __init__(self, name: str, args: SchedulingArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gigafactory:scheduling:Scheduling", name, None, opts)
@@ -91,6 +93,7 @@ class Scheduling(pulumi.ComponentResource):
             values=values,
             depends_on=[*args.after, *([args.monitoring] if args.monitoring is not None else [])],
         )
+        self.installed = {"kueue": versions.KUEUE_VERSION}
         self.priority_classes = []
         for pc_name, value, preempts, description in PRIORITY_CLASSES:
             k8s.scheduling.v1.PriorityClass(

@@ -43,6 +43,8 @@ class Storage(pulumi.ComponentResource):
     """Storage classes per platform; ``classes`` lists their names, default first."""
 
     classes: list[str]
+    installed: dict[str, str]
+    """Chart (or manifest) versions this component installs, by component name."""
 
     def __init__(self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gigafactory:storage:Storage", name, None, opts)
@@ -59,6 +61,8 @@ class Storage(pulumi.ComponentResource):
                 opts=child,
             )
             self.classes = [LOCAL_CLASS]
+            # kind and minikube bring their own provisioner.
+            self.installed = {}
         else:
             provisioner = k8s.yaml.v2.ConfigFile(
                 f"{name}-local-path-provisioner",
@@ -95,4 +99,8 @@ class Storage(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[nfs]),
             )
             self.classes = [NVME_CLASS, SHARED_CLASS]
+            self.installed = {
+                "local-path-provisioner": versions.LOCAL_PATH_VERSION,
+                "csi-driver-nfs": versions.NFS_CSI_VERSION,
+            }
         self.register_outputs({"classes": self.classes})

@@ -55,10 +55,13 @@ class Tenants(pulumi.ComponentResource):
     releases: list[k8s.helm.v3.Release]
     quotas: dict[str, dict[str, int]]
     """GPU quota per tenant and pool."""
+    installed: dict[str, str]
+    """Chart (or manifest) versions this component installs, by component name."""
 
     def __init__(self, name: str, args: TenantsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gigafactory:tenants:Tenants", name, None, opts)
         self.releases = []
+        self.installed = {"tenant": versions.TENANT_CHART_VERSION} if args.tenants else {}
         self.quotas = {}
         for tenant in args.tenants:
             quotas = {q.pool: q.gpus for q in tenant.quotas}

@@ -216,3 +216,15 @@ def test_cli_render_bad_stack_is_one_line_exit_2() -> None:
 @pytest.mark.parametrize("stack", NARVIK_STACKS)
 def test_narvik_stacks_cover_every_cluster(stack: str) -> None:
     assert rendered(stack).cluster == stack.removeprefix("narvik-")
+
+
+@pytest.mark.parametrize("stack", ALL_STACKS)
+def test_installed_output_lists_every_release(stack: str) -> None:
+    result = rendered(stack)
+    installed = result.outputs["installed"]
+    by_chart = {
+        r["inputs"]["chart"].rsplit("/", 1)[-1]: r["inputs"]["version"] for r in releases(result).values()
+    }
+    by_chart.pop("tenant", None)  # the chart path is ./charts/tenant
+    for chart, version in by_chart.items():
+        assert installed.get(chart) == version, f"{stack}: outputs.installed misses {chart} {version}"
