@@ -13,7 +13,9 @@ set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache_dir="${GF_CACHE_DIR:-${repo_root}/.cache/gigafactory}"
 suite="${GF_SUITE:-bookworm}"
-tarball="${cache_dir}/node-${suite}.tar"
+# Bump the recipe number when the image recipe changes, so cached tarballs are rebuilt.
+recipe=2
+tarball="${cache_dir}/node-${suite}-r${recipe}.tar"
 
 # What a freshly installed server already has: Ansible needs python3 (and python3-apt for the apt modules).
 image_packages="python3,python3-apt,ca-certificates"
@@ -40,8 +42,10 @@ trap 'rm -rf "${rootfs}"' EXIT
 echo "setup-docker-nodes: debootstrap ${suite} into ${rootfs}"
 debootstrap --variant=minbase --include="${image_packages}" "${suite}" "${rootfs}" >"${cache_dir}/debootstrap.log" 2>&1 \
     || { tail -20 "${cache_dir}/debootstrap.log"; exit 1; }
-# Keep the image small: no apt lists or package cache.
+# Keep the image small: no apt lists or package cache; mark the (empty) package index as old,
+# as on a node installed some time ago, so roles refresh it before installing.
 rm -rf "${rootfs}"/var/lib/apt/lists/* "${rootfs}"/var/cache/apt/archives/*.deb
+touch -d "2000-01-01" "${rootfs}/var/lib/apt/lists"
 tar -C "${rootfs}" -cf "${tarball}.tmp" .
 mv "${tarball}.tmp" "${tarball}"
 echo "setup-docker-nodes: wrote ${tarball} ($(du -h "${tarball}" | cut -f1))"

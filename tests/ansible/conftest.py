@@ -54,9 +54,29 @@ class PlaybookResult:
     rc: int
     stdout: str
     stats: dict[str, dict[str, int]]
+    plays: list[dict[str, Any]]
 
     def changed(self) -> int:
         return sum(s.get("changed", 0) for s in self.stats.values())
+
+    def task_results(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(task name, host, result) for every task result of the run, in order."""
+        for play in self.plays:
+            for task in play.get("tasks", []):
+                for host, result in task.get("hosts", {}).items():
+                    yield task["task"]["name"], host, result
+
+    def failures(self) -> str:
+        """One line per failed or unreachable task result, for assertion messages."""
+        lines = [
+            f"{name} @ {host}: {str(r.get('msg', ''))[:400]} {str(r.get('stderr', ''))[:300]}"
+            for name, host, r in self.task_results()
+            if r.get("failed") or r.get("unreachable")
+        ]
+        return "\n".join(lines) or self.stdout[-3000:]
+
+    def changed_tasks(self) -> list[str]:
+        return [f"{name} @ {host}" for name, host, r in self.task_results() if r.get("changed")]
 
 
 def run_playbook(
@@ -76,11 +96,13 @@ def run_playbook(
     env = ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=PROJECT)
     stats: dict[str, dict[str, int]] = {}
+    plays: list[dict[str, Any]] = []
     try:
-        stats = json.loads(proc.stdout).get("stats", {})
+        doc = json.loads(proc.stdout)
+        stats, plays = doc.get("stats", {}), doc.get("plays", [])
     except json.JSONDecodeError:
         pass
-    return PlaybookResult(proc.returncode, proc.stdout + proc.stderr, stats)
+    return PlaybookResult(proc.returncode, proc.stdout + proc.stderr, stats, plays)
 
 
 @dataclass
@@ -156,7 +178,7 @@ def engine(session_dir: Path) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def node_image(engine: Engine) -> str:
-    tarball = CACHE / "node-bookworm.tar"
+    tarball = CACHE / "node-bookworm-r2.tar"
     with open(tarball, "rb") as f:
         subprocess.run([DOCKER, "-H", f"unix://{engine.sock}", "import", "-", IMAGE], stdin=f, check=True,
                        capture_output=True, timeout=300)
@@ -190,3 +212,49 @@ def write_inventory(path: Path, engine: Engine, groups: dict[str, Any], hostvars
             group["hosts"][host] = hostvars.get(host, {})
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+# The container nodes: real hosts of the reference site (cluster c1), so the kubelet configuration
+# the roles write can be compared with the labels and taints the site model computes.
+SITE_FILE = REPO / "sites" / "narvik.yaml"
+CLUSTER = "c1"
+NODE_HOSTS = ["hall-a-r0001-n01", "hall-a-r0001-n02", "hall-a-r0002-n01", "hall-a-r0241-n01"]
+
+# Switches for the container runs: hardware steps off, vendor packages from the stand-in mirror.
+CONTAINER_VARS: dict[str, Any] = {
+    "gigafactory_apt_mirror_url": f"file://{MIRROR_IN_NODE}",
+    "gigafactory_apt_mirror_trusted": True,
+    "gigafactory_become": False,
+    "os_baseline_hardware": False,
+    "nvidia_driver_hardware": False,
+    "container_runtime_hardware": False,
+    "infiniband_hardware": False,
+    "nvme_cache_hardware": False,
+    "kubelet_hardware": False,
+    "os_baseline_ntp_servers": ["ntp.test.invalid"],
+    "os_baseline_hugepages": 128,
+    "infiniband_ipoib_interfaces": [{"name": "ib0", "address": "192.0.2.10/24", "mode": "datagram", "mtu": 4092}],
+}
+
+
+def site_inventory_subset(engine: Engine, path: Path, hosts: list[str]) -> Path:
+    """A static inventory of ``hosts`` with the variables and group shape the site inventory gives them."""
+    from gigafactory.inventory import build
+    from gigafactory.model import load_site
+
+    inv = build(load_site(SITE_FILE), CLUSTER)
+    merged = inv.merged_hostvars()
+    groups: dict[str, Any] = {"kube_control_plane": {"hosts": {}}}
+    for name, group in inv.groups.items():
+        members = [h for h in group.hosts if h in hosts]
+        if members:
+            groups[name] = {"hosts": dict.fromkeys(members)}
+    hostvars = {h: {**merged[h], "ansible_host": h} for h in hosts}
+    return write_inventory(path, engine, groups, hostvars)
+
+
+@pytest.fixture(scope="session")
+def nodes(engine: Engine, node_image: str, mirror: Path, session_dir: Path) -> Path:
+    """Four container nodes named after site hosts; returns their inventory file."""
+    start_nodes(engine, node_image, mirror, NODE_HOSTS)
+    return site_inventory_subset(engine, session_dir / "nodes.yml", NODE_HOSTS)

@@ -29,28 +29,36 @@ def _stub(tool: str) -> str:
     return f"#!/bin/sh\n# gigafactory test stand-in for {tool}\necho \"{tool} stand-in $*\"\n"
 
 
+# Repository paths under the mirror root, as the roles build them for Debian 12 on x86_64
+# (playbooks/project/group_vars/all/mirror.yml documents the layout).
+CUDA = "cuda/debian12/x86_64"
+TOOLKIT = "libnvidia-container/stable/deb/amd64"
+CONTAINERD = "containerd/debian"
+K8S = "kubernetes/core:/stable:/v1.36/deb"
+DOCA = "doca/debian"
+
 # Versions follow playbooks/project/group_vars/all/versions.yml; an older decoy of each pinned
 # package proves the roles pin the version rather than taking the newest.
 STANDINS: tuple[StandIn, ...] = (
-    StandIn("cuda", "nvidia-open-580", "580.173.02-1", {"/usr/bin/nvidia-smi": _stub("nvidia-smi")}),
-    StandIn("cuda", "nvidia-open-580", "580.126.20-1", {"/usr/bin/nvidia-smi": _stub("nvidia-smi")}),
-    StandIn("cuda", "nvidia-open-595", "595.91.07-1", {"/usr/bin/nvidia-smi": _stub("nvidia-smi")}),
-    StandIn("cuda", "nvidia-persistenced-580", "580.173.02-1",
+    StandIn(CUDA, "nvidia-open-580", "580.173.02-1", {"/usr/bin/nvidia-smi": _stub("nvidia-smi")}),
+    StandIn(CUDA, "nvidia-open-580", "580.999.1-1", {"/usr/bin/nvidia-smi": _stub("nvidia-smi")}),
+    StandIn(CUDA, "nvidia-open-595", "595.91.07-1", {"/usr/bin/nvidia-smi": _stub("nvidia-smi")}),
+    StandIn(CUDA, "nvidia-persistenced-580", "580.173.02-1",
             {"/usr/bin/nvidia-persistenced": _stub("nvidia-persistenced")}),
-    StandIn("cuda", "nvidia-fabricmanager-580", "580.173.02-1",
+    StandIn(CUDA, "nvidia-fabricmanager-580", "580.173.02-1",
             {"/usr/bin/nv-fabricmanager": _stub("nv-fabricmanager")}),
-    StandIn("cuda", "nvidia-imex-580", "580.173.02-1", {"/usr/bin/nvidia-imex": _stub("nvidia-imex")}),
-    StandIn("libnvidia-container", "nvidia-container-toolkit", "1.20.0-1",
+    StandIn(CUDA, "nvidia-imex-580", "580.173.02-1", {"/usr/bin/nvidia-imex": _stub("nvidia-imex")}),
+    StandIn(TOOLKIT, "nvidia-container-toolkit", "1.20.0-1",
             {"/usr/bin/nvidia-ctk": _stub("nvidia-ctk"),
              "/usr/bin/nvidia-container-runtime": _stub("nvidia-container-runtime")}),
-    StandIn("libnvidia-container", "nvidia-container-toolkit", "1.19.0-1",
+    StandIn(TOOLKIT, "nvidia-container-toolkit", "1.21.0-1",
             {"/usr/bin/nvidia-ctk": _stub("nvidia-ctk")}),
-    StandIn("containerd", "containerd.io", "2.3.4-1", {"/usr/bin/containerd": _stub("containerd")}),
-    StandIn("kubernetes", "kubelet", "1.36.4-1.1", {"/usr/bin/kubelet": _stub("kubelet")}),
-    StandIn("kubernetes", "kubelet", "1.37.0-1.1", {"/usr/bin/kubelet": _stub("kubelet")}),
-    StandIn("kubernetes", "kubeadm", "1.36.4-1.1", {"/usr/bin/kubeadm": _stub("kubeadm")}),
-    StandIn("kubernetes", "kubectl", "1.36.4-1.1", {"/usr/bin/kubectl": _stub("kubectl")}),
-    StandIn("doca", "doca-ofed", "3.4.1-1", {"/usr/share/doc/doca-ofed/README": "stand-in\n"}),
+    StandIn(CONTAINERD, "containerd.io", "2.3.4-1", {"/usr/bin/containerd": _stub("containerd")}),
+    StandIn(K8S, "kubelet", "1.36.4-1.1", {"/usr/bin/kubelet": _stub("kubelet")}),
+    StandIn(K8S, "kubelet", "1.37.0-1.1", {"/usr/bin/kubelet": _stub("kubelet")}),
+    StandIn(K8S, "kubeadm", "1.36.4-1.1", {"/usr/bin/kubeadm": _stub("kubeadm")}),
+    StandIn(K8S, "kubectl", "1.36.4-1.1", {"/usr/bin/kubectl": _stub("kubectl")}),
+    StandIn(DOCA, "doca-ofed", "3.4.1-1", {"/usr/share/doc/doca-ofed/README": "stand-in\n"}),
 )
 
 
