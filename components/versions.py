@@ -60,12 +60,11 @@ NFS_CSI_CHART: Final = "csi-driver-nfs"
 NFS_CSI_REPO: Final = "https://raw.githubusercontent.com/kubernetes-csi/csi-driver-nfs/master/charts"
 NFS_CSI_VERSION: Final = "4.13.4"
 # local-path-provisioner v0.0.37 (rancher/local-path-provisioner; no published Helm
-# repository, so its release manifest is applied as-is). kind ships its own build.
+# repository, so components/storage.py declares its few objects). kind ships its own build.
 LOCAL_PATH_VERSION: Final = "v0.0.37"
-LOCAL_PATH_MANIFEST: Final = (
-    f"https://raw.githubusercontent.com/rancher/local-path-provisioner/{LOCAL_PATH_VERSION}"
-    "/deploy/local-path-storage.yaml"
-)
+LOCAL_PATH_IMAGE: Final = f"docker.io/rancher/local-path-provisioner:{LOCAL_PATH_VERSION}"
+# Helper pod that creates and removes volume directories on the node (busybox 1.37.0).
+LOCAL_PATH_HELPER_IMAGE: Final = "docker.io/library/busybox:1.37.0"
 
 # --- Observability ----------------------------------------------------------------------
 # kube-prometheus-stack 88.5.3 (VERSIONS.md); DCGM dashboard grafana.com id 12239.

@@ -340,7 +340,9 @@ def write_output(result: RenderResult, out: Path) -> None:
         if is_plain_object(resource):
             meta = inputs.get("metadata", {})
             name = _file_name(inputs["kind"], meta.get("namespace", ""), meta.get("name", resource["name"]))
-            (manifests / name).write_text(yaml.safe_dump(inputs, sort_keys=False), encoding="utf-8")
+            head = {k: inputs[k] for k in ("apiVersion", "kind", "metadata") if k in inputs}
+            obj = {**head, **{k: v for k, v in inputs.items() if k not in head}}
+            (manifests / name).write_text(yaml.safe_dump(obj, sort_keys=False), encoding="utf-8")
         elif resource["type"] == RELEASE_TYPE:
             release = {
                 "name": inputs.get("name", resource["name"]),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -37,3 +38,19 @@ def test_bare_metal_has_local_nvme_default_and_shared_nfs() -> None:
     # From stacks/Pulumi.narvik-c2.yaml: hall-b's NFS service.
     assert nfs["parameters"] == {"server": "nfs.hall-b.narvik.internal", "share": "/export/gigafactory"}
     assert "csi-driver-nfs" in releases(rendered("narvik-c2"))
+
+
+def test_nvme_class_path_is_served_by_the_provisioner() -> None:
+    """local-path-provisioner only honours a class's nodePath listed in its nodePathMap."""
+    result = rendered("narvik-c1")
+    nvme = _classes("narvik-c1")["local-nvme"]
+    (config_map,) = [
+        r
+        for r in kind_of(result, "ConfigMap")
+        if r["inputs"]["metadata"]["namespace"] == "local-path-storage"
+    ]
+    config = json.loads(config_map["inputs"]["data"]["config.json"])
+    paths = [p for entry in config["nodePathMap"] for p in entry["paths"]]
+    assert nvme["parameters"]["nodePath"] in paths
+    # The NVMe cache the playbooks mount (nvme_cache_mount).
+    assert nvme["parameters"]["nodePath"].startswith("/var/lib/gigafactory/cache/")
