@@ -126,7 +126,7 @@ class GpuCluster(pulumi.ComponentResource):
 
         self.gpus = cluster.gpus
         self.pools = {
-            np.flavor.removeprefix(f"{cluster.name}-"): {
+            pool.name: {
                 "role": pool.role,
                 "sku": pool.sku,
                 "nodes": pool.node_count,
