@@ -6,7 +6,9 @@ import sys
 
 import typer
 
+from gigafactory.cli import inventory as _inventory
 from gigafactory.cli import kind as _kind
+from gigafactory.cli import provision as _provision
 from gigafactory.cli import render as _render
 from gigafactory.cli import site as _site
 from gigafactory.errors import GigafactoryError
@@ -19,6 +21,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _site.register(app)
+_inventory.register(app)
+_provision.register(app)
 _render.register(app)
 _kind.register(app)
 

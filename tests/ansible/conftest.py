@@ -206,10 +206,12 @@ def write_inventory(path: Path, engine: Engine, groups: dict[str, Any], hostvars
         "ansible_docker_extra_args": f"-H unix://{engine.sock}",
         "ansible_python_interpreter": "/usr/bin/python3",
     }
-    data: dict[str, Any] = {"all": {"vars": conn, "children": groups}}
+    # Connection variables per host, not on "all": the implicit localhost (the controller, where
+    # delegated kubectl calls run) also reads "all" variables.
+    data: dict[str, Any] = {"all": {"children": groups}}
     for group in groups.values():
         for host in group.get("hosts", {}):
-            group["hosts"][host] = hostvars.get(host, {})
+            group["hosts"][host] = {**hostvars.get(host, {}), **conn}
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -231,6 +233,7 @@ CONTAINER_VARS: dict[str, Any] = {
     "infiniband_hardware": False,
     "nvme_cache_hardware": False,
     "kubelet_hardware": False,
+    "health_hardware": False,
     "os_baseline_ntp_servers": ["ntp.test.invalid"],
     "os_baseline_hugepages": 128,
     "infiniband_ipoib_interfaces": [{"name": "ib0", "address": "192.0.2.10/24", "mode": "datagram", "mtu": 4092}],

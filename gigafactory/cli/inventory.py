@@ -1,0 +1,46 @@
+"""`gigafactory inventory`: the site's Ansible inventory in the shape of `ansible-inventory --list`."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from gigafactory.errors import GigafactoryError
+from gigafactory.inventory import build
+from gigafactory.model import load_site
+
+
+class InventoryFormat(StrEnum):
+    json = "json"
+    yaml = "yaml"
+
+
+def inventory(
+    site_file: Annotated[Path, typer.Argument(help="Site file, e.g. sites/narvik.yaml.", show_default=False)],
+    cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="Only this cluster.")] = None,
+    fmt: Annotated[InventoryFormat, typer.Option("--format", "-f", help="Output format.")] = InventoryFormat.json,
+) -> None:
+    """Print the inventory: groups with hosts and children, and _meta.hostvars."""
+    try:
+        site = load_site(site_file)
+    except GigafactoryError as exc:
+        typer.echo(f"gigafactory: error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if cluster is not None and cluster not in {c.name for c in site.clusters}:
+        allowed = ", ".join(c.name for c in site.clusters)
+        typer.echo(f"gigafactory: error: {site_file}: no cluster {cluster!r}; allowed: {allowed}", err=True)
+        raise typer.Exit(2)
+    data = build(site, cluster).ansible_list()
+    if fmt is InventoryFormat.yaml:
+        typer.echo(yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False), nl=False)
+    else:
+        typer.echo(json.dumps(data, indent=1))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("inventory")(inventory)

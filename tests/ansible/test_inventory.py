@@ -1,0 +1,137 @@
+"""The inventory from the site model: hand-computed host counts, addresses, groups; the CLI and
+the Ansible inventory plugin agree."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+import yaml
+
+from gigafactory.inventory import address_plan_capacity, build, control_plane_hosts, node_address
+from gigafactory.model import load_site
+from tests.ansible.conftest import PLAYBOOKS, REPO, VENV_BIN, ansible_env
+
+NARVIK = REPO / "sites" / "narvik.yaml"
+KIND = REPO / "sites" / "kind.yaml"
+
+
+@pytest.fixture(scope="module")
+def narvik_c1() -> dict[str, object]:
+    return build(load_site(NARVIK), "c1").ansible_list()
+
+
+def test_nvl72_pool_has_18_hosts_per_rack(narvik_c1: dict[str, object]) -> None:
+    inv = build(load_site(NARVIK), "c1")
+    merged = inv.merged_hostvars()
+    train = [h for h, v in merged.items() if v.get("gigafactory_pool") == "train"]
+    assert len(train) == 232 * 18
+    system = [h for h, v in merged.items() if v.get("gigafactory_pool") == "system"]
+    assert len(system) == 3 * 16
+    assert len(inv.groups["rack_hall_a_r0042"].hosts) == 18
+
+
+def test_addresses_follow_rack_position_and_slot() -> None:
+    hv = build(load_site(NARVIK), "c1").merged_hostvars()
+    # hall-a mgmt 10.16.0.0/18: rack 42 block starts at 42 * 32 = 1344 = 10.16.5.64; slot 7 -> .71.
+    assert hv["hall-a-r0042-n07"]["gigafactory_address"] == "10.16.5.71"
+    assert hv["hall-a-r0042-n07"]["gigafactory_bmc_address"] == "10.32.5.71"
+    assert len({v["gigafactory_address"] for v in hv.values()}) == len(hv)
+
+
+def test_host_names_are_stable_when_racks_are_added() -> None:
+    site = load_site(NARVIK)
+    before = build(site, "c1").merged_hostvars()
+    grown = yaml.safe_load(NARVIK.read_text())
+    grown["clusters"][0]["pools"][0]["racks"] = 236
+    path = REPO / ".cache" / "narvik-grown.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(grown))
+    after = build(load_site(path), "c1").merged_hostvars()
+    for host, hv in before.items():
+        assert after[host]["gigafactory_address"] == hv["gigafactory_address"], host
+    assert len(after) == len(before) + 4 * 18
+
+
+def test_groups_and_control_plane(narvik_c1: dict[str, object]) -> None:
+    assert narvik_c1["kube_control_plane"] == {"children": ["cluster_c1_control_plane"]}
+    assert narvik_c1["cluster_c1_control_plane"] == {"hosts": ["c1-cp1", "c1-cp2", "c1-cp3"]}
+    assert "pool_c1_train" in narvik_c1["gpu_nodes"]["children"]  # type: ignore[index]
+    assert "pool_c1_system" not in narvik_c1["gpu_nodes"]["children"]  # type: ignore[index]
+    cps = [c for c in control_plane_hosts(load_site(NARVIK)) if c.cluster == "c1"]
+    assert [c.address for c in cps] == ["10.16.63.254", "10.16.63.253", "10.16.63.252"]
+
+
+def test_host_vars_carry_model_labels_and_taints(narvik_c1: dict[str, object]) -> None:
+    site = load_site(NARVIK)
+    pool = site.cluster("c1").pool("train")
+    hv = narvik_c1["_meta"]["hostvars"]["hall-a-r0009-n03"]  # type: ignore[index]
+    index = 8 * 18 + 2
+    assert hv["gigafactory_node_labels"] == pool.node_labels(index)
+    assert [f"{t['key']}={t['value']}:{t['effect']}" for t in hv["gigafactory_taints"]] == [
+        t.kubelet() for t in pool.taints
+    ]
+    assert hv["gigafactory_gpus"] == 4
+    assert hv["gigafactory_su"] == pool.node_placement(index).su
+
+
+def test_small_cidr_fails_address_plan_rule() -> None:
+    data = yaml.safe_load(KIND.read_text())
+    assert address_plan_capacity(load_site(KIND)) == []
+    data["halls"][0]["mgmt_cidr"] = "10.250.0.0/26"  # 64 addresses for 4 racks x 32 + control plane
+    path = REPO / ".cache" / "kind-small.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data))
+    violations = address_plan_capacity(load_site(path))
+    assert [v.rule for v in violations] == ["address-plan-capacity"]
+    assert "mgmt_cidr" in violations[0].message and "hall lab" == violations[0].subject
+    with pytest.raises(ValueError):
+        node_address("10.250.0.0/26", 4, 1)
+
+
+def test_cli_prints_the_ansible_inventory_list_shape() -> None:
+    proc = subprocess.run([str(VENV_BIN / "gigafactory"), "inventory", str(KIND), "--format", "json"],
+                          capture_output=True, text=True, check=True)
+    data = json.loads(proc.stdout)
+    assert set(data["_meta"]["hostvars"]) == {"dev-cp1", "lab-r0001-n01", "lab-r0002-n01", "lab-r0002-n02"}
+    assert data["rack_lab_r0002"]["hosts"] == ["lab-r0002-n01", "lab-r0002-n02"]
+    as_yaml = subprocess.run([str(VENV_BIN / "gigafactory"), "inventory", str(KIND), "-f", "yaml", "-c", "dev"],
+                             capture_output=True, text=True, check=True)
+    assert yaml.safe_load(as_yaml.stdout) == data
+    bad = subprocess.run([str(VENV_BIN / "gigafactory"), "inventory", str(KIND), "-c", "nope"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "no cluster 'nope'" in bad.stderr
+
+
+def _plain(value: object) -> object:
+    """Drop ansible-inventory's unsafe-string wrappers."""
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def test_plugin_matches_the_cli() -> None:
+    proc = subprocess.run(
+        [str(VENV_BIN / "ansible-inventory"), "-i", str(PLAYBOOKS / "inventory" / "kind.gigafactory_site.yml"), "--list"],
+        capture_output=True, text=True, env=ansible_env(), check=True,
+    )
+    plugin = _plain(json.loads(proc.stdout))
+    assert isinstance(plugin, dict)
+    cli = build(load_site(KIND)).ansible_list()
+    assert plugin["_meta"]["hostvars"] == cli["_meta"]["hostvars"]
+    for group in ("rack_lab_r0002", "cluster_dev_control_plane"):
+        assert plugin[group]["hosts"] == cli[group]["hosts"]
+
+
+def test_plugin_scoped_to_a_cluster_loads_only_it() -> None:
+    proc = subprocess.run(
+        [str(VENV_BIN / "ansible"), "-i", str(PLAYBOOKS / "inventory" / "narvik-c1.gigafactory_site.yml"),
+         "all", "--list-hosts"],
+        capture_output=True, text=True, env=ansible_env(), check=True,
+    )
+    assert f"hosts ({232 * 18 + 3 * 16 + 2 * 16 + 3})" in proc.stdout
