@@ -98,7 +98,9 @@ def run(
     try:
         import ansible_runner
     except ImportError as exc:
-        raise ProvisionError(f"ansible-runner is not installed (pip install 'gigafactory[ansible]'): {exc}") from exc
+        raise ProvisionError(
+            f"ansible-runner is not installed (pip install 'gigafactory[ansible]'): {exc}"
+        ) from exc
     ident = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     artifacts_root = artifacts_root.resolve()
     run_dir = artifacts_root / ident
@@ -144,9 +146,18 @@ def run(
     )
     stats: dict[str, dict[str, int]] = runner.stats or {}
     hosts: dict[str, HostSummary] = {}
-    for key, attr in (("ok", "ok"), ("changed", "changed"), ("failures", "failed"), ("dark", "unreachable"),
-                      ("skipped", "skipped")):
+    for key, attr in (
+        ("ok", "ok"),
+        ("changed", "changed"),
+        ("failures", "failed"),
+        ("dark", "unreachable"),
+        ("skipped", "skipped"),
+    ):
         for host, n in stats.get(key, {}).items():
             setattr(hosts.setdefault(host, HostSummary()), attr, n)
-    return ProvisionResult(rc=int(runner.rc), status=str(runner.status), artifact_dir=Path(runner.config.artifact_dir),
-                           hosts=dict(sorted(hosts.items())))
+    return ProvisionResult(
+        rc=int(runner.rc),
+        status=str(runner.status),
+        artifact_dir=Path(runner.config.artifact_dir),
+        hosts=dict(sorted(hosts.items())),
+    )

@@ -23,7 +23,9 @@ class InventoryFormat(StrEnum):
 def inventory(
     site_file: Annotated[Path, typer.Argument(help="Site file, e.g. sites/narvik.yaml.", show_default=False)],
     cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="Only this cluster.")] = None,
-    fmt: Annotated[InventoryFormat, typer.Option("--format", "-f", help="Output format.")] = InventoryFormat.json,
+    fmt: Annotated[
+        InventoryFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = InventoryFormat.json,
 ) -> None:
     """Print the inventory: groups with hosts and children, and _meta.hostvars."""
     try:
@@ -37,7 +39,9 @@ def inventory(
         raise typer.Exit(2)
     data = build(site, cluster).ansible_list()
     if fmt is InventoryFormat.yaml:
-        typer.echo(yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False), nl=False)
+        typer.echo(
+            yaml.dump(data, Dumper=getattr(yaml, "CSafeDumper", yaml.SafeDumper), sort_keys=False), nl=False
+        )
     else:
         typer.echo(json.dumps(data, indent=1))
 

@@ -34,14 +34,19 @@ def _summary(result: ProvisionResult) -> Table:
 
 
 def provision(
-    playbook: Annotated[str, typer.Argument(help=f"Entry playbook: {', '.join(PLAYBOOKS)}.", show_default=False)],
+    playbook: Annotated[
+        str, typer.Argument(help=f"Entry playbook: {', '.join(PLAYBOOKS)}.", show_default=False)
+    ],
     site_file: Annotated[Path, typer.Argument(help="Site file, e.g. sites/narvik.yaml.", show_default=False)],
     cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="Only this cluster.")] = None,
-    limit: Annotated[str | None, typer.Option("--limit", "-l", help="Ansible host pattern to limit to.")] = None,
+    limit: Annotated[
+        str | None, typer.Option("--limit", "-l", help="Ansible host pattern to limit to.")
+    ] = None,
     check: Annotated[bool, typer.Option("--check", help="Dry run: report what would change.")] = False,
     diff: Annotated[bool, typer.Option("--diff", help="Show file differences.")] = False,
     inventory: Annotated[
-        Path | None, typer.Option("--inventory", "-i", help="Use this inventory instead of the site's (labs, tests).")
+        Path | None,
+        typer.Option("--inventory", "-i", help="Use this inventory instead of the site's (labs, tests)."),
     ] = None,
     extra_vars: Annotated[
         str | None, typer.Option("--extra-vars", "-e", help="Extra variables as JSON, or @file.json.")
@@ -63,8 +68,15 @@ def provision(
     with Live(Text("starting"), console=console, transient=True) as live:
         try:
             result = run(
-                playbook, site_file=site_file, cluster=cluster, inventory=inventory, limit=limit, check=check,
-                diff=diff, extra_vars=variables, artifacts_root=artifacts,
+                playbook,
+                site_file=site_file,
+                cluster=cluster,
+                inventory=inventory,
+                limit=limit,
+                check=check,
+                diff=diff,
+                extra_vars=variables,
+                artifacts_root=artifacts,
                 on_event=lambda progress, _event: live.update(_status_line(progress)),
             )
         except GigafactoryError as exc:

@@ -46,7 +46,9 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]
     NAME = "gigafactory_site"
 
     def verify_file(self, path: str) -> bool:
-        return bool(super().verify_file(path)) and path.endswith((".gigafactory_site.yml", ".gigafactory_site.yaml"))
+        return bool(super().verify_file(path)) and path.endswith(
+            (".gigafactory_site.yml", ".gigafactory_site.yaml")
+        )
 
     def parse(self, inventory: Any, loader: Any, path: str, cache: bool = True) -> None:
         super().parse(inventory, loader, path, cache)
@@ -56,7 +58,9 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]
             from gigafactory.inventory import build
             from gigafactory.model import load_site
         except ImportError as exc:
-            raise AnsibleParserError(f"gigafactory_site needs the gigafactory package on the controller: {exc}") from exc
+            raise AnsibleParserError(
+                f"gigafactory_site needs the gigafactory package on the controller: {exc}"
+            ) from exc
         site_path = self.get_option("site")
         if not os.path.isabs(site_path):
             site_path = os.path.join(os.path.dirname(os.path.abspath(path)), site_path)

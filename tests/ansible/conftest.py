@@ -110,8 +110,13 @@ class Engine:
     sock: str
 
     def docker(self, *args: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([DOCKER, "-H", f"unix://{self.sock}", *args], check=check,
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [DOCKER, "-H", f"unix://{self.sock}", *args],
+            check=check,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def exec(self, node: str, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return self.docker("exec", node, *cmd, check=check)
@@ -139,17 +144,34 @@ def engine(session_dir: Path) -> Iterator[Engine]:
     reason = _needs_root_and_tools()
     if reason:
         pytest.skip(reason)
-    subprocess.run(["bash", str(REPO / "scripts" / "setup-docker-nodes.sh")], check=True,
-                   env={**os.environ, "GF_CACHE_DIR": str(CACHE)})
+    subprocess.run(
+        ["bash", str(REPO / "scripts" / "setup-docker-nodes.sh")],
+        check=True,
+        env={**os.environ, "GF_CACHE_DIR": str(CACHE)},
+    )
     root = session_dir / "docker"
     sock = str(session_dir / "docker.sock")
     pidfile = session_dir / "docker.pid"
     log = open(session_dir / "dockerd.log", "w")  # noqa: SIM115 - closed after the engine stops
     subprocess.Popen(
-        ["dockerd", "--host", f"unix://{sock}", "--data-root", str(root / "data"),
-         "--exec-root", str(root / "exec"), "--pidfile", str(pidfile),
-         "--bridge=none", "--iptables=false", "--ip-masq=false", "--ip6tables=false"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            "dockerd",
+            "--host",
+            f"unix://{sock}",
+            "--data-root",
+            str(root / "data"),
+            "--exec-root",
+            str(root / "exec"),
+            "--pidfile",
+            str(pidfile),
+            "--bridge=none",
+            "--iptables=false",
+            "--ip-masq=false",
+            "--ip6tables=false",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     eng = Engine(sock)
     deadline = time.monotonic() + 60
@@ -180,8 +202,13 @@ def engine(session_dir: Path) -> Iterator[Engine]:
 def node_image(engine: Engine) -> str:
     tarball = CACHE / "node-bookworm-r2.tar"
     with open(tarball, "rb") as f:
-        subprocess.run([DOCKER, "-H", f"unix://{engine.sock}", "import", "-", IMAGE], stdin=f, check=True,
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            [DOCKER, "-H", f"unix://{engine.sock}", "import", "-", IMAGE],
+            stdin=f,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     return IMAGE
 
 
@@ -195,11 +222,24 @@ def mirror(session_dir: Path) -> Path:
 
 def start_nodes(engine: Engine, image: str, mirror: Path, names: list[str]) -> None:
     for name in names:
-        engine.docker("run", "-d", "--name", name, "--network", "host",
-                      "-v", f"{mirror}:{MIRROR_IN_NODE}:ro", image, "sleep", "infinity")
+        engine.docker(
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "host",
+            "-v",
+            f"{mirror}:{MIRROR_IN_NODE}:ro",
+            image,
+            "sleep",
+            "infinity",
+        )
 
 
-def write_inventory(path: Path, engine: Engine, groups: dict[str, Any], hostvars: dict[str, dict[str, Any]]) -> Path:
+def write_inventory(
+    path: Path, engine: Engine, groups: dict[str, Any], hostvars: dict[str, dict[str, Any]]
+) -> Path:
     """A static YAML inventory whose hosts are reached through the community.docker connection."""
     conn = {
         "ansible_connection": "community.docker.docker",
@@ -236,7 +276,9 @@ CONTAINER_VARS: dict[str, Any] = {
     "health_hardware": False,
     "os_baseline_ntp_servers": ["ntp.test.invalid"],
     "os_baseline_hugepages": 128,
-    "infiniband_ipoib_interfaces": [{"name": "ib0", "address": "192.0.2.10/24", "mode": "datagram", "mtu": 4092}],
+    "infiniband_ipoib_interfaces": [
+        {"name": "ib0", "address": "192.0.2.10/24", "mode": "datagram", "mtu": 4092}
+    ],
 }
 
 

@@ -26,7 +26,7 @@ class StandIn:
 
 
 def _stub(tool: str) -> str:
-    return f"#!/bin/sh\n# gigafactory test stand-in for {tool}\necho \"{tool} stand-in $*\"\n"
+    return f'#!/bin/sh\n# gigafactory test stand-in for {tool}\necho "{tool} stand-in $*"\n'
 
 
 # Repository paths under the mirror root, as the roles build them for Debian 12 on x86_64
@@ -43,16 +43,29 @@ STANDINS: tuple[StandIn, ...] = (
     StandIn(CUDA, "nvidia-open-580", "580.173.02-1", {"/usr/bin/nvidia-smi": _stub("nvidia-smi")}),
     StandIn(CUDA, "nvidia-open-580", "580.999.1-1", {"/usr/bin/nvidia-smi": _stub("nvidia-smi")}),
     StandIn(CUDA, "nvidia-open-595", "595.91.07-1", {"/usr/bin/nvidia-smi": _stub("nvidia-smi")}),
-    StandIn(CUDA, "nvidia-persistenced-580", "580.173.02-1",
-            {"/usr/bin/nvidia-persistenced": _stub("nvidia-persistenced")}),
-    StandIn(CUDA, "nvidia-fabricmanager-580", "580.173.02-1",
-            {"/usr/bin/nv-fabricmanager": _stub("nv-fabricmanager")}),
+    StandIn(
+        CUDA,
+        "nvidia-persistenced-580",
+        "580.173.02-1",
+        {"/usr/bin/nvidia-persistenced": _stub("nvidia-persistenced")},
+    ),
+    StandIn(
+        CUDA,
+        "nvidia-fabricmanager-580",
+        "580.173.02-1",
+        {"/usr/bin/nv-fabricmanager": _stub("nv-fabricmanager")},
+    ),
     StandIn(CUDA, "nvidia-imex-580", "580.173.02-1", {"/usr/bin/nvidia-imex": _stub("nvidia-imex")}),
-    StandIn(TOOLKIT, "nvidia-container-toolkit", "1.20.0-1",
-            {"/usr/bin/nvidia-ctk": _stub("nvidia-ctk"),
-             "/usr/bin/nvidia-container-runtime": _stub("nvidia-container-runtime")}),
-    StandIn(TOOLKIT, "nvidia-container-toolkit", "1.21.0-1",
-            {"/usr/bin/nvidia-ctk": _stub("nvidia-ctk")}),
+    StandIn(
+        TOOLKIT,
+        "nvidia-container-toolkit",
+        "1.20.0-1",
+        {
+            "/usr/bin/nvidia-ctk": _stub("nvidia-ctk"),
+            "/usr/bin/nvidia-container-runtime": _stub("nvidia-container-runtime"),
+        },
+    ),
+    StandIn(TOOLKIT, "nvidia-container-toolkit", "1.21.0-1", {"/usr/bin/nvidia-ctk": _stub("nvidia-ctk")}),
     StandIn(CONTAINERD, "containerd.io", "2.3.4-1", {"/usr/bin/containerd": _stub("containerd")}),
     StandIn(K8S, "kubelet", "1.36.4-1.1", {"/usr/bin/kubelet": _stub("kubelet")}),
     StandIn(K8S, "kubelet", "1.37.0-1.1", {"/usr/bin/kubelet": _stub("kubelet")}),
@@ -76,7 +89,13 @@ def _build_deb(pkg: StandIn, work: Path, out: Path) -> None:
         target.write_text(content)
         target.chmod(0o755 if "/bin/" in path else 0o644)
     subprocess.run(
-        ["dpkg-deb", "--root-owner-group", "--build", str(root), str(out / f"{pkg.name}_{pkg.version}_all.deb")],
+        [
+            "dpkg-deb",
+            "--root-owner-group",
+            "--build",
+            str(root),
+            str(out / f"{pkg.name}_{pkg.version}_all.deb"),
+        ],
         check=True,
         capture_output=True,
     )
@@ -91,10 +110,12 @@ def build_repo(mirror_root: Path, work: Path) -> list[str]:
         _build_deb(pkg, work, out)
     for repo in repos:
         d = mirror_root / repo
-        packages = subprocess.run(["apt-ftparchive", "packages", "."], cwd=d, check=True,
-                                  capture_output=True, text=True).stdout
+        packages = subprocess.run(
+            ["apt-ftparchive", "packages", "."], cwd=d, check=True, capture_output=True, text=True
+        ).stdout
         (d / "Packages").write_text(packages)
-        release = subprocess.run(["apt-ftparchive", "release", "."], cwd=d, check=True,
-                                 capture_output=True, text=True).stdout
+        release = subprocess.run(
+            ["apt-ftparchive", "release", "."], cwd=d, check=True, capture_output=True, text=True
+        ).stdout
         (d / "Release").write_text(release)
     return repos

@@ -85,22 +85,31 @@ def test_small_cidr_fails_address_plan_rule() -> None:
     path.write_text(yaml.safe_dump(data))
     violations = address_plan_capacity(load_site(path))
     assert [v.rule for v in violations] == ["address-plan-capacity"]
-    assert "mgmt_cidr" in violations[0].message and "hall lab" == violations[0].subject
+    assert "mgmt_cidr" in violations[0].message and violations[0].subject == "hall lab"
     with pytest.raises(ValueError):
         node_address("10.250.0.0/26", 4, 1)
 
 
 def test_cli_prints_the_ansible_inventory_list_shape() -> None:
-    proc = subprocess.run([str(VENV_BIN / "gigafactory"), "inventory", str(KIND), "--format", "json"],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [str(VENV_BIN / "gigafactory"), "inventory", str(KIND), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     data = json.loads(proc.stdout)
     assert set(data["_meta"]["hostvars"]) == {"dev-cp1", "lab-r0001-n01", "lab-r0002-n01", "lab-r0002-n02"}
     assert data["rack_lab_r0002"]["hosts"] == ["lab-r0002-n01", "lab-r0002-n02"]
-    as_yaml = subprocess.run([str(VENV_BIN / "gigafactory"), "inventory", str(KIND), "-f", "yaml", "-c", "dev"],
-                             capture_output=True, text=True, check=True)
+    as_yaml = subprocess.run(
+        [str(VENV_BIN / "gigafactory"), "inventory", str(KIND), "-f", "yaml", "-c", "dev"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert yaml.safe_load(as_yaml.stdout) == data
-    bad = subprocess.run([str(VENV_BIN / "gigafactory"), "inventory", str(KIND), "-c", "nope"],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [str(VENV_BIN / "gigafactory"), "inventory", str(KIND), "-c", "nope"], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and "no cluster 'nope'" in bad.stderr
 
 
@@ -117,8 +126,16 @@ def _plain(value: object) -> object:
 
 def test_plugin_matches_the_cli() -> None:
     proc = subprocess.run(
-        [str(VENV_BIN / "ansible-inventory"), "-i", str(PLAYBOOKS / "inventory" / "kind.gigafactory_site.yml"), "--list"],
-        capture_output=True, text=True, env=ansible_env(), check=True,
+        [
+            str(VENV_BIN / "ansible-inventory"),
+            "-i",
+            str(PLAYBOOKS / "inventory" / "kind.gigafactory_site.yml"),
+            "--list",
+        ],
+        capture_output=True,
+        text=True,
+        env=ansible_env(),
+        check=True,
     )
     plugin = _plain(json.loads(proc.stdout))
     assert isinstance(plugin, dict)
@@ -130,8 +147,16 @@ def test_plugin_matches_the_cli() -> None:
 
 def test_plugin_scoped_to_a_cluster_loads_only_it() -> None:
     proc = subprocess.run(
-        [str(VENV_BIN / "ansible"), "-i", str(PLAYBOOKS / "inventory" / "narvik-c1.gigafactory_site.yml"),
-         "all", "--list-hosts"],
-        capture_output=True, text=True, env=ansible_env(), check=True,
+        [
+            str(VENV_BIN / "ansible"),
+            "-i",
+            str(PLAYBOOKS / "inventory" / "narvik-c1.gigafactory_site.yml"),
+            "all",
+            "--list-hosts",
+        ],
+        capture_output=True,
+        text=True,
+        env=ansible_env(),
+        check=True,
     )
     assert f"hosts ({232 * 18 + 3 * 16 + 2 * 16 + 3})" in proc.stdout

@@ -40,7 +40,9 @@ def test_kernel_parameters_and_hugepages_are_written(prepared: tuple[Path, str],
     assert "net.ipv4.ip_forward = 1" in text
     assert "br_netfilter" in engine.read(GPU_HOSTS[0], "/etc/modules-load.d/gigafactory.conf")
     assert "* - memlock unlimited" in engine.read(GPU_HOSTS[0], "/etc/security/limits.d/90-gigafactory.conf")
-    assert "server ntp.test.invalid iburst" in engine.read(GPU_HOSTS[0], "/etc/chrony/sources.d/gigafactory.sources")
+    assert "server ntp.test.invalid iburst" in engine.read(
+        GPU_HOSTS[0], "/etc/chrony/sources.d/gigafactory.sources"
+    )
 
 
 def test_baseline_packages_come_from_debian(prepared: tuple[Path, str], engine: Engine) -> None:
@@ -72,7 +74,10 @@ def test_containerd_has_the_nvidia_runtime_and_cdi(prepared: tuple[Path, str], e
     runtime = gpu["plugins"]["io.containerd.cri.v1.runtime"]
     assert runtime["enable_cdi"] is True
     assert runtime["containerd"]["default_runtime_name"] == "nvidia"
-    assert runtime["containerd"]["runtimes"]["nvidia"]["options"]["BinaryName"] == "/usr/bin/nvidia-container-runtime"
+    assert (
+        runtime["containerd"]["runtimes"]["nvidia"]["options"]["BinaryName"]
+        == "/usr/bin/nvidia-container-runtime"
+    )
     assert engine.exec(GPU_HOSTS[0], "test", "-x", "/usr/bin/nvidia-container-runtime").returncode == 0
     cpu = tomllib.loads(engine.read(CPU_HOST, "/etc/containerd/config.toml"))
     assert "nvidia" not in cpu["plugins"]["io.containerd.cri.v1.runtime"]["containerd"]["runtimes"]

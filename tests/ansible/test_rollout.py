@@ -34,16 +34,23 @@ def test_rollout_goes_batch_by_batch_and_uncordons_after_passing(
     kubectl, log = _fake_kubectl(session_dir, "kubectl-ok")
     reports = session_dir / "reports-ok"
     reports.mkdir()
-    result = run_playbook("rollout.yml", nodes, extra_vars={
-        **CONTAINER_VARS, "rollout_kubectl": str(kubectl), "rollout_canary": 1, "rollout_batch": 2,
-        "health_report_dir": str(reports),
-    })
+    result = run_playbook(
+        "rollout.yml",
+        nodes,
+        extra_vars={
+            **CONTAINER_VARS,
+            "rollout_kubectl": str(kubectl),
+            "rollout_canary": 1,
+            "rollout_batch": 2,
+            "health_report_dir": str(reports),
+        },
+    )
     assert result.rc == 0, result.failures()
     calls = _calls(log)
     position = 0
     for batch in BATCHES:
         # All of a batch's calls come before the next batch's, cordon and drain before uncordon.
-        chunk = calls[position:position + 3 * len(batch)]
+        chunk = calls[position : position + 3 * len(batch)]
         position += 3 * len(batch)
         for host in batch:
             verbs = [verb for verb, node in chunk if node == host]
@@ -65,10 +72,17 @@ def test_failed_batch_stops_the_rollout_and_keeps_its_node_cordoned(
     # A real fault: the containerd configuration directory is a file, so the change fails there.
     engine.exec(broken, "sh", "-c", "rm -rf /etc/containerd && touch /etc/containerd")
     try:
-        result = run_playbook("rollout.yml", nodes, extra_vars={
-            **CONTAINER_VARS, "rollout_kubectl": str(kubectl), "rollout_canary": 1, "rollout_batch": 2,
-            "rollout_max_fail_percentage": 0,
-        })
+        result = run_playbook(
+            "rollout.yml",
+            nodes,
+            extra_vars={
+                **CONTAINER_VARS,
+                "rollout_kubectl": str(kubectl),
+                "rollout_canary": 1,
+                "rollout_batch": 2,
+                "rollout_max_fail_percentage": 0,
+            },
+        )
     finally:
         engine.exec(broken, "sh", "-c", "rm -f /etc/containerd && mkdir -p /etc/containerd")
     assert result.rc != 0

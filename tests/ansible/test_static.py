@@ -14,8 +14,14 @@ ROLES = sorted(p.name for p in (PROJECT / "roles").iterdir() if p.is_dir())
 
 
 def test_ansible_lint_production_profile_passes() -> None:
-    proc = subprocess.run([str(VENV_BIN / "ansible-lint"), "--format=pep8", "--nocolor", "playbooks/"],
-                          cwd=REPO, capture_output=True, text=True, env=ansible_env(), timeout=600)
+    proc = subprocess.run(
+        [str(VENV_BIN / "ansible-lint"), "--format=pep8", "--nocolor", "playbooks/"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=ansible_env(),
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Profile 'production' was required, and it passed" in proc.stderr + proc.stdout
 
@@ -23,15 +29,31 @@ def test_ansible_lint_production_profile_passes() -> None:
 @pytest.mark.parametrize("playbook", ENTRY_PLAYBOOKS)
 def test_playbook_syntax(playbook: str) -> None:
     proc = subprocess.run(
-        [str(VENV_BIN / "ansible-playbook"), "--syntax-check", "-i", str(PLAYBOOKS / "inventory" / "kind.gigafactory_site.yml"),
-         str(PROJECT / playbook)],
-        capture_output=True, text=True, env=ansible_env(), timeout=300, cwd=PROJECT,
+        [
+            str(VENV_BIN / "ansible-playbook"),
+            "--syntax-check",
+            "-i",
+            str(PLAYBOOKS / "inventory" / "kind.gigafactory_site.yml"),
+            str(PROJECT / playbook),
+        ],
+        capture_output=True,
+        text=True,
+        env=ansible_env(),
+        timeout=300,
+        cwd=PROJECT,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_every_role_has_an_interface() -> None:
-    assert {"os_baseline", "nvidia_driver", "container_runtime", "infiniband", "nvme_cache", "kubelet"} <= set(ROLES)
+    assert {
+        "os_baseline",
+        "nvidia_driver",
+        "container_runtime",
+        "infiniband",
+        "nvme_cache",
+        "kubelet",
+    } <= set(ROLES)
     for role in ROLES:
         assert (PROJECT / "roles" / role / "defaults" / "main.yml").is_file(), role
         assert (PROJECT / "roles" / role / "meta" / "argument_specs.yml").is_file(), role
@@ -39,14 +61,24 @@ def test_every_role_has_an_interface() -> None:
 
 def _run_role_locally(role: str, role_vars: dict[str, object]) -> subprocess.CompletedProcess[str]:
     """Run one role against the controller with the argument spec in force (before any task)."""
-    play = [{"name": "argument spec", "hosts": "localhost", "gather_facts": False,
-             "roles": [{"role": role, "vars": role_vars}]}]
+    play = [
+        {
+            "name": "argument spec",
+            "hosts": "localhost",
+            "gather_facts": False,
+            "roles": [{"role": role, "vars": role_vars}],
+        }
+    ]
     path = PROJECT / f".argspec-{role}.yml"
     path.write_text(json.dumps(play))
     try:
         return subprocess.run(
             [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(path)],
-            capture_output=True, text=True, env=ansible_env(), timeout=300, cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            env=ansible_env(),
+            timeout=300,
+            cwd=PROJECT,
         )
     finally:
         path.unlink()
