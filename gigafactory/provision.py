@@ -103,7 +103,8 @@ def run(
         ) from exc
     ident = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
     artifacts_root = artifacts_root.resolve()
-    run_dir = artifacts_root / ident
+    run_dir = artifacts_root / ident / "runner"
+    run_dir.mkdir(parents=True, exist_ok=True)
     if inventory is None:
         if site_file is None:
             raise ProvisionError("give a site file or an inventory")
