@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SITE   ?= sites/narvik.yaml
 STACK  ?= kind
 
-.PHONY: help install plan check test lint typecheck pytest bench up down clean
+.PHONY: help install plan check check-stacks render test lint typecheck pytest bench up down clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -24,12 +24,26 @@ plan: install  ## the main job: capacity plan and policy report of SITE (default
 check: install  ## policy gate for SITE: exit 1 on any mandatory violation
 	$(BIN)/gigafactory check $(SITE)
 
+check-stacks: install  ## the pull-request gate: every stack's policies over its offline render
+	$(BIN)/gigafactory check --all-stacks
+
+render: install  ## offline plan of STACK (default: kind) into out/STACK
+	$(BIN)/gigafactory render --stack $(STACK) --out out/$(STACK)
+
+up:  ## kind cluster from the model, then pulumi up on a local file backend (needs Docker, kind, Pulumi CLI)
+	scripts/kind-up.sh
+
+down:  ## delete the kind cluster and its local stack
+	scripts/kind-down.sh
+
 lint: install  ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 typecheck: install  ## mypy, strict
 	$(BIN)/mypy
+	$(BIN)/mypy __main__.py
+	$(BIN)/mypy policy/__main__.py
 
 pytest: install  ## the pytest suite only
 	$(BIN)/pytest
@@ -38,6 +52,8 @@ test: lint typecheck pytest  ## everything CI runs: lint, types, all tests
 
 bench: install  ## benchmarks (numbers go in the closing notes, not in tests)
 	$(BIN)/python benchmarks/bench_plan.py
+	$(BIN)/python benchmarks/bench_render.py
+	$(BIN)/python benchmarks/bench_check.py
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
