@@ -6,12 +6,12 @@
 # imports the tarball as the node image and removes everything again; no image is ever pulled.
 #
 # Environment:
-#   GF_CACHE_DIR  where the root file system tarball is cached (default: <repo>/.cache/gigafactory)
+#   GF_CACHE_DIR  where the root file system tarball is cached (default: /var/cache/gigafactory,
+#                 outside the work tree so fresh clones in CI reuse it)
 #   GF_SUITE      Debian suite of the node image (default: bookworm)
 set -euo pipefail
 
-repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache_dir="${GF_CACHE_DIR:-${repo_root}/.cache/gigafactory}"
+cache_dir="${GF_CACHE_DIR:-/var/cache/gigafactory}"
 suite="${GF_SUITE:-bookworm}"
 # Bump the recipe number when the image recipe changes, so cached tarballs are rebuilt.
 recipe=2

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 PLAYBOOKS = REPO / "playbooks"
 PROJECT = PLAYBOOKS / "project"
 VENV_BIN = Path(os.environ.get("VIRTUAL_ENV", str(REPO / ".venv"))) / "bin"
-CACHE = Path(os.environ.get("GF_CACHE_DIR", str(REPO / ".cache" / "gigafactory")))
+CACHE = Path(os.environ.get("GF_CACHE_DIR", "/var/cache/gigafactory"))
 IMAGE = "gigafactory/node:bookworm"
 MIRROR_IN_NODE = "/srv/gf-mirror"
 DOCKER = shutil.which("docker", path="/usr/bin") or "docker"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -40,13 +41,12 @@ def test_addresses_follow_rack_position_and_slot() -> None:
     assert len({v["gigafactory_address"] for v in hv.values()}) == len(hv)
 
 
-def test_host_names_are_stable_when_racks_are_added() -> None:
+def test_host_names_are_stable_when_racks_are_added(tmp_path: Path) -> None:
     site = load_site(NARVIK)
     before = build(site, "c1").merged_hostvars()
     grown = yaml.safe_load(NARVIK.read_text())
     grown["clusters"][0]["pools"][0]["racks"] = 236
-    path = REPO / ".cache" / "narvik-grown.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "narvik-grown.yaml"
     path.write_text(yaml.safe_dump(grown))
     after = build(load_site(path), "c1").merged_hostvars()
     for host, hv in before.items():
@@ -76,12 +76,11 @@ def test_host_vars_carry_model_labels_and_taints(narvik_c1: dict[str, object]) -
     assert hv["gigafactory_su"] == pool.node_placement(index).su
 
 
-def test_small_cidr_fails_address_plan_rule() -> None:
+def test_small_cidr_fails_address_plan_rule(tmp_path: Path) -> None:
     data = yaml.safe_load(KIND.read_text())
     assert address_plan_capacity(load_site(KIND)) == []
     data["halls"][0]["mgmt_cidr"] = "10.250.0.0/26"  # 64 addresses for 4 racks x 32 + control plane
-    path = REPO / ".cache" / "kind-small.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "kind-small.yaml"
     path.write_text(yaml.safe_dump(data))
     violations = address_plan_capacity(load_site(path))
     assert [v.rule for v in violations] == ["address-plan-capacity"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +100,61 @@ def test_missing_version_pin_fails_argument_spec_validation() -> None:
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert "kubelet_version" in out, out
+
+
+def _validate_on_controller(tmp: Path, host_vars: dict[str, object]) -> subprocess.CompletedProcess[str]:
+    """Run the validation play against the controller itself (a Debian 12 machine) as one host."""
+    inventory = tmp / "inventory.yml"
+    inventory.write_text(
+        json.dumps(
+            {
+                "all": {
+                    "children": {
+                        "rack_lab_r0002": {
+                            "hosts": {
+                                "node": {
+                                    "ansible_connection": "local",
+                                    "ansible_python_interpreter": sys.executable,
+                                    **host_vars,
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        )
+    )
+    return subprocess.run(
+        [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(PROJECT / "validate.yml")],
+        capture_output=True,
+        text=True,
+        env=ansible_env(),
+        timeout=300,
+        cwd=PROJECT,
+    )
+
+
+def _kind_host_vars() -> dict[str, object]:
+    from gigafactory.inventory import build
+    from gigafactory.model import load_site
+
+    return dict(build(load_site(REPO / "sites" / "kind.yaml")).merged_hostvars()["lab-r0002-n01"])
+
+
+def test_validation_passes_a_site_host(tmp_path: Path) -> None:
+    proc = _validate_on_controller(tmp_path, _kind_host_vars())
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+def test_validation_stops_a_host_without_site_variables(tmp_path: Path) -> None:
+    hv = _kind_host_vars()
+    del hv["gigafactory_node_labels"]
+    proc = _validate_on_controller(tmp_path, hv)
+    assert proc.returncode != 0
+    assert "lacks host variables gigafactory_node_labels" in proc.stdout
+
+
+def test_validation_stops_a_gpu_pool_host_without_gpus(tmp_path: Path) -> None:
+    proc = _validate_on_controller(tmp_path, {**_kind_host_vars(), "gigafactory_gpus": 0})
+    assert proc.returncode != 0
+    assert "variables disagree" in proc.stdout
