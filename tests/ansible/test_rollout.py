@@ -11,7 +11,8 @@ from tests.ansible.conftest import CONTAINER_VARS, NODE_HOSTS, Engine, run_playb
 
 pytestmark = pytest.mark.containers
 
-# Inventory order: rack 1 slots 1-2, rack 2 slot 1, rack 241 slot 1. Canary of 1, then batches of 2.
+# Inventory order: rack 1 slots 1-2, rack 2 slot 1, rack 241 slot 1. Canary of 1, then batches of 2,
+# each within one scalable unit (racks 1 and 2 are both in hall-a-su001).
 BATCHES = [[NODE_HOSTS[0]], [NODE_HOSTS[1], NODE_HOSTS[2]], [NODE_HOSTS[3]]]
 
 
@@ -42,6 +43,7 @@ def test_rollout_goes_batch_by_batch_and_uncordons_after_passing(
             "rollout_kubectl": str(kubectl),
             "rollout_canary": 1,
             "rollout_batch": 2,
+            "rollout_batch_by": "su",
             "health_report_dir": str(reports),
         },
     )
@@ -80,6 +82,7 @@ def test_failed_batch_stops_the_rollout_and_keeps_its_node_cordoned(
                 "rollout_kubectl": str(kubectl),
                 "rollout_canary": 1,
                 "rollout_batch": 2,
+                "rollout_batch_by": "su",
                 "rollout_max_fail_percentage": 0,
             },
         )
@@ -92,3 +95,22 @@ def test_failed_batch_stops_the_rollout_and_keeps_its_node_cordoned(
     assert not [c for c in calls if c[1] in BATCHES[2]], f"batch after the failure was touched: {calls}"
     failed_hosts = {h for h, s in result.stats.items() if s.get("failures")}
     assert failed_hosts == {broken}
+
+
+def test_batch_spanning_two_racks_is_refused_before_any_cordon(nodes: Path, session_dir: Path) -> None:
+    kubectl, log = _fake_kubectl(session_dir, "kubectl-span")
+    result = run_playbook(
+        "rollout.yml",
+        nodes,
+        extra_vars={
+            **CONTAINER_VARS,
+            "rollout_kubectl": str(kubectl),
+            "rollout_canary": 1,
+            "rollout_batch": 2,
+            "rollout_batch_by": "rack",
+        },
+    )
+    assert result.rc != 0
+    assert "spans hall-a-r0001, hall-a-r0002" in result.failures()
+    # The canary (one node of rack 1) went through; the misaligned batch was never touched.
+    assert [n for _, n in _calls(log)] == [NODE_HOSTS[0]] * 3
