@@ -51,13 +51,15 @@ def test_provision_runs_a_playbook_and_keeps_artifacts(
         "mkdir -p /etc/sysctl.d /etc/containerd && touch /etc/sysctl.d/90-gigafactory.conf "
         "/etc/default/kubelet /etc/containerd/config.toml /usr/bin/kubelet /usr/bin/containerd",
     )
-    proc = _provision(nodes, artifacts, "--limit", host)
+    proc = _provision(nodes, artifacts, "--limit", host, "--check", "--diff")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert host in proc.stdout and NODE_HOSTS[0] not in proc.stdout
     runs = list(artifacts.iterdir())
     assert len(runs) == 1
     assert (runs[0] / "job_events").is_dir() and any((runs[0] / "job_events").iterdir())
     assert (runs[0] / "stdout").is_file()
+    command = json.loads((runs[0] / "command").read_text())["command"]
+    assert "--check" in command and "--diff" in command and host in command
 
 
 def test_provision_exits_non_zero_when_a_host_fails(nodes: Path, session_dir: Path, engine: Engine) -> None:
