@@ -38,8 +38,13 @@ def _ansible(inventory: Path) -> tuple[float, float]:
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "playbooks" / "ansible.cfg")}
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    out = subprocess.run([str(BIN / "ansible"), "-i", str(inventory), RACK_GROUP, "--list-hosts"],
-                         env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [str(BIN / "ansible"), "-i", str(inventory), RACK_GROUP, "--list-hosts"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     elapsed = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     if "hosts (18)" not in out:
@@ -50,12 +55,14 @@ def _ansible(inventory: Path) -> tuple[float, float]:
 
 def _measure(inventory: Path, runs: int) -> tuple[float, float]:
     code = (
-        "import sys; sys.path.insert(0, %r); from benchmarks.bench_inventory import _ansible; "
-        "from pathlib import Path; t, m = _ansible(Path(%r)); print(t, m)"
-    ) % (str(REPO), str(inventory))
+        f"import sys; sys.path.insert(0, {str(REPO)!r}); from benchmarks.bench_inventory import _ansible; "
+        f"from pathlib import Path; t, m = _ansible(Path({str(inventory)!r})); print(t, m)"
+    )
     times, mems = [], []
     for _ in range(runs):
-        t, m = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+        t, m = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split()
         times.append(float(t))
         mems.append(float(m))
     return statistics.median(times), max(mems)
@@ -65,12 +72,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=5)
     runs = parser.parse_args().runs
-    site = load_site(SITE)
-    gen = []
+    gen, cli = [], []
     for _ in range(runs):
         start = time.perf_counter()
+        site = load_site(SITE)
         data = build(site).ansible_list()
         gen.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        subprocess.run(
+            [str(BIN / "gigafactory"), "inventory", str(SITE)], check=True, stdout=subprocess.DEVNULL
+        )
+        cli.append(time.perf_counter() - start)
     hosts = len(data["_meta"]["hostvars"])
     with tempfile.TemporaryDirectory() as tmp:
         whole = Path(tmp) / "narvik.gigafactory_site.yml"
@@ -96,7 +108,10 @@ def main() -> None:
             "plugin, cluster c1": _measure(scoped, runs),
         }
     print(f"hosts: {hosts}, runs: {runs}")
-    print(f"python inventory generation (build + --list shape): median {statistics.median(gen):.2f} s")
+    print(
+        f"python inventory generation (load site + build + --list shape): median {statistics.median(gen):.2f} s"
+    )
+    print(f"gigafactory inventory (CLI, JSON to /dev/null): median {statistics.median(cli):.2f} s")
     for name, (t, m) in results.items():
         print(f"ansible --list-hosts {RACK_GROUP}, {name}: median {t:.2f} s, peak {m:.0f} MB")
     ratio = results["plugin, whole site"][0] / results["static YAML, whole site"][0]

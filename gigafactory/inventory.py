@@ -206,7 +206,8 @@ class Inventory:
     def ansible_list(self) -> dict[str, Any]:
         """The shape of ``ansible-inventory --list``: groups with hosts and children, ``_meta.hostvars``."""
         out: dict[str, Any] = {"_meta": {"hostvars": self.merged_hostvars()}}
-        top = [name for name in self.groups if name not in self.host_groups()]
+        parents = self.host_groups()
+        top = [name for name in self.groups if name not in parents]
         out["all"] = {"children": ["ungrouped", *top]}
         for g in self.groups.values():
             entry: dict[str, Any] = {}

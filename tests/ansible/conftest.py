@@ -32,6 +32,7 @@ CACHE = Path(os.environ.get("GF_CACHE_DIR", "/var/cache/gigafactory"))
 IMAGE = "gigafactory/node:bookworm"
 MIRROR_IN_NODE = "/srv/gf-mirror"
 DOCKER = shutil.which("docker", path="/usr/bin") or "docker"
+DOCKERD = shutil.which("dockerd") or "/usr/sbin/dockerd"
 
 
 def pytest_configure(config: pytest.Config) -> None:
