@@ -159,3 +159,17 @@ def test_plugin_scoped_to_a_cluster_loads_only_it() -> None:
         check=True,
     )
     assert f"hosts ({232 * 18 + 3 * 16 + 2 * 16 + 3})" in proc.stdout
+
+
+def test_provision_writes_a_plugin_config_ansible_reads(tmp_path: Path) -> None:
+    from gigafactory.provision import site_inventory_config
+
+    config = site_inventory_config(KIND, "dev", tmp_path)
+    proc = subprocess.run(
+        [str(VENV_BIN / "ansible"), "-i", str(config), "gpu_nodes", "--list-hosts"],
+        capture_output=True,
+        text=True,
+        env=ansible_env(),
+        check=True,
+    )
+    assert "hosts (2)" in proc.stdout and "lab-r0002-n02" in proc.stdout
