@@ -126,6 +126,15 @@ class Engine:
         return self.exec(node, "cat", path).stdout
 
 
+def _unmount_below(directory: Path) -> None:
+    """Unmount what the engine left mounted under ``directory`` (its network namespace), deepest first."""
+    prefix = str(directory) + "/"
+    with open("/proc/mounts") as mounts:
+        points = [line.split()[1] for line in mounts if line.split()[1].startswith(prefix)]
+    for point in sorted(points, reverse=True):
+        subprocess.run(["umount", point], check=False, capture_output=True)
+
+
 def _needs_root_and_tools() -> str | None:
     if os.geteuid() != 0:
         return "the container tests run a Docker engine and need root"
@@ -196,7 +205,7 @@ def engine(session_dir: Path) -> Iterator[Engine]:
                     break
                 time.sleep(0.2)
         log.close()
-        subprocess.run(["umount", "-R", str(root)], check=False, capture_output=True)
+        _unmount_below(session_dir)
 
 
 @pytest.fixture(scope="session")
