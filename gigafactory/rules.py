@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gigafactory.addressing import address_plan_findings
 from gigafactory.errors import PolicyConfigError
 from gigafactory.model import Site
 from gigafactory.plan import SitePlan
@@ -299,6 +300,11 @@ def _tenant_quota(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Findi
                 f"pool/{cluster}/{pool}",
                 f"tenants are promised {gpus} GPUs of pool {cluster}/{pool}, which has {have}",
             )
+
+
+@rule("address-plan-capacity")
+def _address_plan(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
+    yield from address_plan_findings(site)
 
 
 def evaluate(site: Site, plan: SitePlan, config: PolicyConfig | None = None) -> list[Violation]:

@@ -55,6 +55,7 @@ SITE_RULE_CHECKS: dict[str, str] = {
     "hall-rack-positions": "A pool's racks exist in its hall.",
     "whole-scalable-units": "GPU pools are built in whole scalable units starting on an SU boundary.",
     "tenant-quota-within-pool": "Tenants are not promised more GPUs of a pool than it has.",
+    "address-plan-capacity": "Each hall's management and BMC networks hold a 32-address block per rack position plus its control-plane hosts.",
 }
 
 
@@ -141,7 +142,7 @@ def pack_config(config: PolicyConfig | None = None) -> dict[str, dict[str, Any]]
 
 def concerns_cluster(subject: str, cluster: str) -> bool:
     """Whether a site-rule finding belongs in a stack of ``cluster``: findings about the
-    site or its grid belong in every stack; those about a cluster or pool in its own."""
+    site, its grid or a hall belong in every stack; those about a cluster or pool in its own."""
     kind, _, rest = subject.partition("/")
     if kind == "cluster":
         return rest == cluster

@@ -101,6 +101,8 @@ CASES: dict[str, Mutation] = {
     # train pool of c2 starting on rack 3: racks 3-234 straddle 8-rack SU boundaries
     "whole-scalable-units": _set("clusters.1.pools.0.first_rack", 3),
     "tenant-quota-within-pool": _overcommit_tenants,
+    # hall-a mgmt /20 = 4,096 addresses; (256 positions + 1) x 32 + 3 control-plane hosts + 1 = 8,228
+    "address-plan-capacity": _set("halls.0.mgmt_cidr", "10.16.0.0/20"),
 }
 
 

@@ -10,8 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gigafactory.inventory import address_plan_capacity, build, control_plane_hosts, node_address
-from gigafactory.model import load_site
+from gigafactory.addressing import control_plane_hosts, node_address
+from gigafactory.inventory import build
+from gigafactory.model import Site, load_site
+from gigafactory.plan import plan
+from gigafactory.rules import Violation, evaluate
 from tests.ansible.conftest import PLAYBOOKS, REPO, VENV_BIN, ansible_env
 
 NARVIK = REPO / "sites" / "narvik.yaml"
@@ -77,14 +80,19 @@ def test_host_vars_carry_model_labels_and_taints(narvik_c1: dict[str, object]) -
 
 
 def test_small_cidr_fails_address_plan_rule(tmp_path: Path) -> None:
+    def address_violations(site: Site) -> list[Violation]:
+        return [v for v in evaluate(site, plan(site)) if v.rule == "address-plan-capacity"]
+
     data = yaml.safe_load(KIND.read_text())
-    assert address_plan_capacity(load_site(KIND)) == []
-    data["halls"][0]["mgmt_cidr"] = "10.250.0.0/26"  # 64 addresses for 4 racks x 32 + control plane
+    assert address_violations(load_site(KIND)) == []
+    # (4 rack positions + block 0) x 32 + 1 control-plane host + 1 = 162 addresses; a /26 has 64
+    data["halls"][0]["mgmt_cidr"] = "10.250.0.0/26"
     path = tmp_path / "kind-small.yaml"
     path.write_text(yaml.safe_dump(data))
-    violations = address_plan_capacity(load_site(path))
-    assert [v.rule for v in violations] == ["address-plan-capacity"]
-    assert "mgmt_cidr" in violations[0].message and violations[0].subject == "hall lab"
+    violations = address_violations(load_site(path))
+    assert [v.level for v in violations] == ["mandatory"]
+    assert "mgmt_cidr 10.250.0.0/26 has 64 addresses" in violations[0].message
+    assert "need 162" in violations[0].message and violations[0].subject == "hall/lab"
     with pytest.raises(ValueError):
         node_address("10.250.0.0/26", 4, 1)
 
