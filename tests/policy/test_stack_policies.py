@@ -54,7 +54,9 @@ def test_site_rule_fails_on_a_stack_of_the_mutated_site(rule: str) -> None:
     CASES[rule](data)
     found = [m for ctx in _contexts(data) for m, _ in validate_stack(policy(rule, ctx), [])]
     assert found, f"{rule} did not fire on any stack"
-    assert all(m.split(": ", 1)[0].split("/")[0] in {"site", "grid", "hall", "cluster", "pool"} for m in found)
+    assert all(
+        m.split(": ", 1)[0].split("/")[0] in {"site", "grid", "hall", "cluster", "pool"} for m in found
+    )
 
 
 def test_cluster_findings_stay_in_their_own_stack() -> None:
