@@ -57,6 +57,19 @@ class Progress:
     tasks: int = 0
     counts: Counter[str] = field(default_factory=Counter)
 
+    def record(self, event: dict[str, Any]) -> None:
+        """Count one ansible-runner event: a task start, or a host's outcome of a task."""
+        kind = event.get("event", "")
+        data = event.get("event_data") or {}
+        if kind == "playbook_on_task_start":
+            self.task = str(data.get("task", ""))
+            self.tasks += 1
+        elif kind in _OUTCOMES:
+            outcome = _OUTCOMES[kind]
+            if outcome == "ok" and (data.get("res") or {}).get("changed"):
+                outcome = "changed"
+            self.counts[outcome] += 1
+
 
 EventCallback = Callable[[Progress, dict[str, Any]], None]
 
@@ -117,16 +130,7 @@ def run(
     progress = Progress()
 
     def handler(event: dict[str, Any]) -> bool:
-        kind = event.get("event", "")
-        data = event.get("event_data", {})
-        if kind == "playbook_on_task_start":
-            progress.task = str(data.get("task", ""))
-            progress.tasks += 1
-        elif kind in _OUTCOMES:
-            outcome = _OUTCOMES[kind]
-            if outcome == "ok" and data.get("res", {}).get("changed"):
-                outcome = "changed"
-            progress.counts[outcome] += 1
+        progress.record(event)
         if on_event is not None:
             on_event(progress, event)
         return True

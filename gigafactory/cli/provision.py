@@ -58,12 +58,20 @@ def provision(
     """Run PLAYBOOK for the site: live progress, a summary per host, exit 1 on failed hosts."""
     variables: dict[str, Any] = {}
     if extra_vars:
-        text = Path(extra_vars[1:]).read_text() if extra_vars.startswith("@") else extra_vars
         try:
+            text = Path(extra_vars[1:]).read_text() if extra_vars.startswith("@") else extra_vars
             variables = json.loads(text)
+        except OSError as exc:
+            typer.echo(
+                f"gigafactory: error: --extra-vars {extra_vars}: cannot read: {exc.strerror}", err=True
+            )
+            raise typer.Exit(2) from None
         except json.JSONDecodeError as exc:
             typer.echo(f"gigafactory: error: --extra-vars is not JSON: {exc}", err=True)
             raise typer.Exit(2) from None
+        if not isinstance(variables, dict):
+            typer.echo("gigafactory: error: --extra-vars must be a JSON object", err=True)
+            raise typer.Exit(2)
     console = Console(stderr=True)
     with Live(Text("starting"), console=console, transient=True) as live:
         try:
