@@ -113,17 +113,23 @@ def _parse_policy(data: Any, file: str) -> PolicyConfig:
 Finding = tuple[str, str]
 RuleFn = Callable[[Site, SitePlan, RuleConfig], Iterator[Finding]]
 SITE_RULES: dict[str, RuleFn] = {}
+SITE_RULE_CHECKS: dict[str, str] = {}
+"""One sentence per rule: what it checks (the policy docs table and the pack descriptions)."""
 
 
-def rule(name: str) -> Callable[[RuleFn], RuleFn]:
+def rule(name: str, checks: str) -> Callable[[RuleFn], RuleFn]:
     def register(fn: RuleFn) -> RuleFn:
         SITE_RULES[name] = fn
+        SITE_RULE_CHECKS[name] = checks
         return fn
 
     return register
 
 
-@rule("region-grid-carbon-max")
+@rule(
+    "region-grid-carbon-max",
+    "The site's grid zone averages at most the life-cycle carbon-intensity limit.",
+)
 def _grid_carbon(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
     limit = float(cfg.threshold("max_g_per_kwh"))
     if plan.carbon_g_per_kwh > limit:
@@ -134,7 +140,10 @@ def _grid_carbon(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Findin
         )
 
 
-@rule("region-renewable-share-min")
+@rule(
+    "region-renewable-share-min",
+    "The grid zone's renewable share is at least the minimum.",
+)
 def _renewable_share(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
     minimum = float(cfg.threshold("min_share"))
     if plan.renewable_share < minimum:
@@ -145,7 +154,10 @@ def _renewable_share(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Fi
         )
 
 
-@rule("renewable-claim-evidence")
+@rule(
+    "renewable-claim-evidence",
+    "The site names the guarantee-of-origin or PPA reference behind its renewable claim.",
+)
 def _evidence(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
     if not site.grid.renewable_evidence.strip():
         yield (
@@ -155,7 +167,10 @@ def _evidence(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
         )
 
 
-@rule("site-power-envelope")
+@rule(
+    "site-power-envelope",
+    "Facility power (IT power x design PUE) fits the grid allocation of the active phase.",
+)
 def _envelope(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
     if plan.facility_mw > plan.envelope_mw:
         yield (
@@ -165,7 +180,10 @@ def _envelope(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
         )
 
 
-@rule("design-pue-max")
+@rule(
+    "design-pue-max",
+    "The design PUE is at most the limit.",
+)
 def _pue(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
     limit = float(cfg.threshold("max_pue"))
     if site.power.design_pue > limit:
@@ -176,7 +194,10 @@ def _pue(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
         )
 
 
-@rule("rack-power-within-hall")
+@rule(
+    "rack-power-within-hall",
+    "No pool's racks draw more power than its hall delivers per rack.",
+)
 def _rack_power(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
     for c in site.clusters:
         for p in c.pools:
@@ -189,7 +210,10 @@ def _rack_power(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding
                 )
 
 
-@rule("liquid-cooling-required")
+@rule(
+    "liquid-cooling-required",
+    "Liquid-cooled SKUs, and racks above the air-cooling limit, sit in liquid-cooled halls.",
+)
 def _liquid(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
     air_max = float(cfg.threshold("max_air_rack_kw"))
     for c in site.clusters:
@@ -210,7 +234,10 @@ def _liquid(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
                 )
 
 
-@rule("heat-reuse-plan")
+@rule(
+    "heat-reuse-plan",
+    "A site above the power threshold has a plan for its waste heat.",
+)
 def _heat(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
     minimum = float(cfg.threshold("min_facility_mw"))
     if plan.facility_mw > minimum and site.heat_reuse is None:
@@ -221,7 +248,10 @@ def _heat(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
         )
 
 
-@rule("fabric-plane-size")
+@rule(
+    "fabric-plane-size",
+    "A cluster's GPU endpoints fit one non-blocking three-tier fat tree of its switch.",
+)
 def _fabric(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
     for c in plan.clusters:
         f = c.fabric
@@ -233,7 +263,10 @@ def _fabric(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
             )
 
 
-@rule("k8s-cluster-size")
+@rule(
+    "k8s-cluster-size",
+    "A cluster stays within the upstream node limit, or the exception limit with a documented exception.",
+)
 def _k8s_size(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
     limit = int(cfg.threshold("max_nodes"))
     hard = int(cfg.threshold("max_nodes_with_exception"))
@@ -252,7 +285,10 @@ def _k8s_size(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
         yield (f"cluster/{c.name}", f"cluster {c.name} has {nodes} nodes, {why}")
 
 
-@rule("gpu-commitment-cap")
+@rule(
+    "gpu-commitment-cap",
+    "The planned GPUs stay within the contracted GPUs of the active phase.",
+)
 def _commitment(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
     if plan.gpus > site.commitments.gpus:
         yield (
@@ -262,7 +298,10 @@ def _commitment(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding
         )
 
 
-@rule("hall-rack-positions")
+@rule(
+    "hall-rack-positions",
+    "A pool's racks exist in its hall.",
+)
 def _positions(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
     for c in site.clusters:
         for p in c.pools:
@@ -275,7 +314,10 @@ def _positions(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]
                 )
 
 
-@rule("whole-scalable-units")
+@rule(
+    "whole-scalable-units",
+    "GPU pools are built in whole scalable units starting on an SU boundary.",
+)
 def _whole_su(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
     for c in plan.clusters:
         for p in c.pools:
@@ -287,7 +329,10 @@ def _whole_su(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
                 )
 
 
-@rule("tenant-quota-within-pool")
+@rule(
+    "tenant-quota-within-pool",
+    "Tenants are not promised more GPUs of a pool than it has.",
+)
 def _tenant_quota(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
     promised: dict[tuple[str, str], int] = {}
     for t in site.tenants:
@@ -302,7 +347,10 @@ def _tenant_quota(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Findi
             )
 
 
-@rule("address-plan-capacity")
+@rule(
+    "address-plan-capacity",
+    "Each hall's management and BMC networks hold a 32-address block per rack position plus its control-plane hosts.",
+)
 def _address_plan(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
     yield from address_plan_findings(site)
 

@@ -29,7 +29,14 @@ from gigafactory.resource_rules import (
     rule_config,
     run_rule,
 )
-from gigafactory.rules import SITE_RULES, PolicyConfig, RuleConfig, Violation, default_policy
+from gigafactory.rules import (
+    SITE_RULE_CHECKS,
+    SITE_RULES,
+    PolicyConfig,
+    RuleConfig,
+    Violation,
+    default_policy,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 PACK_NAME = "gigafactory"
@@ -37,27 +44,6 @@ PACK_NAME = "gigafactory"
 CONFIG_SITE = "site"
 CONFIG_CLUSTER = "cluster"
 CONFIG_PLATFORM = "platform"
-
-# What each site rule checks, one sentence (the rules module holds the logic, the policy
-# file the thresholds). A test keeps this in step with gigafactory.rules.SITE_RULES.
-SITE_RULE_CHECKS: dict[str, str] = {
-    "region-grid-carbon-max": "The site's grid zone averages at most the life-cycle carbon-intensity limit.",
-    "region-renewable-share-min": "The grid zone's renewable share is at least the minimum.",
-    "renewable-claim-evidence": "The site names the guarantee-of-origin or PPA reference behind its renewable claim.",
-    "site-power-envelope": "Facility power (IT power x design PUE) fits the grid allocation of the active phase.",
-    "design-pue-max": "The design PUE is at most the limit.",
-    "rack-power-within-hall": "No pool's racks draw more power than its hall delivers per rack.",
-    "liquid-cooling-required": "Liquid-cooled SKUs, and racks above the air-cooling limit, sit in liquid-cooled halls.",
-    "heat-reuse-plan": "A site above the power threshold has a plan for its waste heat.",
-    "fabric-plane-size": "A cluster's GPU endpoints fit one non-blocking three-tier fat tree of its switch.",
-    "k8s-cluster-size": "A cluster stays within the upstream node limit, or the exception limit with a documented exception.",
-    "gpu-commitment-cap": "The planned GPUs stay within the contracted GPUs of the active phase.",
-    "hall-rack-positions": "A pool's racks exist in its hall.",
-    "whole-scalable-units": "GPU pools are built in whole scalable units starting on an SU boundary.",
-    "tenant-quota-within-pool": "Tenants are not promised more GPUs of a pool than it has.",
-    "address-plan-capacity": "Each hall's management and BMC networks hold a 32-address block per rack position plus its control-plane hosts.",
-}
-
 
 # ---------------------------------------------------------------------------------------
 # The catalogue

@@ -17,8 +17,8 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from gigafactory.errors import PolicyConfigError
 from gigafactory.resource_rules import RESOURCE_RULES, UNKNOWN
-from gigafactory.rules import SITE_RULES, default_policy, load_policy
-from gigafactory.stackcheck import SITE_RULE_CHECKS, catalogue, pack_config, policies_markdown
+from gigafactory.rules import SITE_RULE_CHECKS, SITE_RULES, default_policy, load_policy
+from gigafactory.stackcheck import catalogue, pack_config, policies_markdown
 from tests.conftest import REPO
 from tests.policy.harness import KIND_CTX, PACK
 
@@ -62,6 +62,8 @@ def test_every_resource_rule_has_config_with_a_source() -> None:
 
 def test_every_site_rule_says_what_it_checks() -> None:
     assert set(SITE_RULE_CHECKS) == set(SITE_RULES)
+    for name, checks in SITE_RULE_CHECKS.items():
+        assert len(checks.split()) >= 5 and checks.endswith("."), f"{name}: say what it checks in a sentence"
 
 
 def test_thresholds_have_a_json_schema_with_their_defaults() -> None:
