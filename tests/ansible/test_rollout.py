@@ -4,6 +4,7 @@ before the change, uncordon only after the node passed, a failure stops the roll
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,18 @@ def _calls(log: Path) -> list[tuple[str, str]]:
     return [(line.split()[0], line.split()[1]) for line in log.read_text().splitlines()]
 
 
+def _rollout_vars(kubectl: Path, **overrides: Any) -> dict[str, Any]:
+    """Container variables plus a canary of one and batches of two, grouped by scalable unit."""
+    return {
+        **CONTAINER_VARS,
+        "rollout_kubectl": str(kubectl),
+        "rollout_canary": 1,
+        "rollout_batch": 2,
+        "rollout_batch_by": "su",
+        **overrides,
+    }
+
+
 def test_rollout_goes_batch_by_batch_and_uncordons_after_passing(
     nodes: Path, session_dir: Path, engine: Engine
 ) -> None:
@@ -38,14 +51,7 @@ def test_rollout_goes_batch_by_batch_and_uncordons_after_passing(
     result = run_playbook(
         "rollout.yml",
         nodes,
-        extra_vars={
-            **CONTAINER_VARS,
-            "rollout_kubectl": str(kubectl),
-            "rollout_canary": 1,
-            "rollout_batch": 2,
-            "rollout_batch_by": "su",
-            "health_report_dir": str(reports),
-        },
+        extra_vars=_rollout_vars(kubectl, health_report_dir=str(reports)),
     )
     assert result.rc == 0, result.failures()
     calls = _calls(log)
@@ -77,14 +83,7 @@ def test_failed_batch_stops_the_rollout_and_keeps_its_node_cordoned(
         result = run_playbook(
             "rollout.yml",
             nodes,
-            extra_vars={
-                **CONTAINER_VARS,
-                "rollout_kubectl": str(kubectl),
-                "rollout_canary": 1,
-                "rollout_batch": 2,
-                "rollout_batch_by": "su",
-                "rollout_max_fail_percentage": 0,
-            },
+            extra_vars=_rollout_vars(kubectl, rollout_max_fail_percentage=0),
         )
     finally:
         engine.exec(broken, "sh", "-c", "rm -f /etc/containerd && mkdir -p /etc/containerd")
@@ -102,13 +101,7 @@ def test_batch_spanning_two_racks_is_refused_before_any_cordon(nodes: Path, sess
     result = run_playbook(
         "rollout.yml",
         nodes,
-        extra_vars={
-            **CONTAINER_VARS,
-            "rollout_kubectl": str(kubectl),
-            "rollout_canary": 1,
-            "rollout_batch": 2,
-            "rollout_batch_by": "rack",
-        },
+        extra_vars=_rollout_vars(kubectl, rollout_batch_by="rack"),
     )
     assert result.rc != 0
     assert "spans hall-a-r0001, hall-a-r0002" in result.failures()
