@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SITE   ?= sites/narvik.yaml
 STACK  ?= kind
 
-.PHONY: help install plan check check-stacks render test lint typecheck pytest bench up down clean
+.PHONY: help install plan check check-stacks render test lint typecheck pytest bench up down clean toolchain
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -55,6 +55,9 @@ bench: install  ## benchmarks (numbers go in the closing notes, not in tests)
 	$(BIN)/python benchmarks/bench_render.py
 	$(BIN)/python benchmarks/bench_check.py
 	$(BIN)/python benchmarks/bench_inventory.py
+
+toolchain:  ## build the pinned Go toolchain (etcd, Kubernetes, KWOK, Kueue, Pulumi, provider) into /var/cache/gigafactory
+	bash scripts/toolchain.sh build
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
