@@ -7,7 +7,7 @@ from pathlib import Path
 import pulumi
 
 from components.cluster import GpuCluster, GpuClusterArgs
-from gigafactory.render import resolve_target
+from gigafactory.stack.render import resolve_target
 
 config = pulumi.Config()
 site, cluster = resolve_target(

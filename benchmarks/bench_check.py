@@ -36,8 +36,8 @@ def _median_process(args: list[str], runs: int) -> tuple[float, list[float]]:
 
 
 def _split(runs: int) -> None:
-    from gigafactory.render import load_stack_config, render_stack, stacks
-    from gigafactory.stackcheck import context_from_config, report_for
+    from gigafactory.policy.engine import context_from_config, report_for
+    from gigafactory.stack.render import load_stack_config, render_stack, stacks
 
     print(f"{'stack':<12} {'resources':>9} {'render ms':>10} {'policies ms':>12}")
     for stack in stacks(REPO):

@@ -25,8 +25,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gigafactory.inventory import build  # noqa: E402
-from gigafactory.model import load_site  # noqa: E402
+from gigafactory.baremetal.inventory import build  # noqa: E402
+from gigafactory.site import load_site  # noqa: E402
 
 SITE = REPO / "sites" / "narvik.yaml"
 BIN = Path(sys.executable).parent

@@ -78,9 +78,9 @@ def synthetic_site(gpus: int) -> dict[str, object]:
 
 
 def _median_in_process(path: Path, runs: int) -> float:
-    from gigafactory.model import load_site
-    from gigafactory.plan import plan
-    from gigafactory.rules import evaluate
+    from gigafactory.planning.plan import plan
+    from gigafactory.policy.site_rules import evaluate
+    from gigafactory.site import load_site
 
     times = []
     for _ in range(runs):
@@ -102,7 +102,7 @@ def main() -> None:
         f"(target <= 1.0 s) {'OK' if narvik <= 1.0 else 'OVER'}"
     )
 
-    from gigafactory.model import load_site
+    from gigafactory.site import load_site
 
     print(f"{'GPUs':>10} {'nodes':>9} {'in-process median':>18} {'whole process median':>21}")
     with tempfile.TemporaryDirectory() as tmp:

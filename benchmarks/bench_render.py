@@ -45,7 +45,7 @@ def main() -> int:
     args = parser.parse_args()
 
     sys.path.insert(0, str(REPO))
-    from gigafactory.render import render_stack
+    from gigafactory.stack.render import render_stack
 
     failed = False
     print(f"whole process, median of {args.runs} runs (target <= {args.target:.1f} s)")

@@ -16,7 +16,7 @@ from components.observability import Observability, ObservabilityArgs
 from components.scheduling import Scheduling, SchedulingArgs
 from components.storage import Storage, StorageArgs
 from components.tenants import Tenants, TenantsArgs
-from gigafactory.model import Cluster, Site
+from gigafactory.site.model import Cluster, Site
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pulumi
 
 from components import versions
 from components._k8s import release
-from gigafactory.model import LABEL_ROLE, Cluster
+from gigafactory.site.model import LABEL_ROLE, Cluster
 
 # CNI per platform: kind ships kindnet (which enforces NetworkPolicy); minikube is
 # started with its Cilium CNI (docs/pulumi.md); bare metal gets Cilium from this program.

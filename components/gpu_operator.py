@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components._k8s import custom, release
-from gigafactory.model import LABEL_GPU, LABEL_POOL, LABEL_ROLE, Cluster, Pool
+from gigafactory.site.model import LABEL_GPU, LABEL_POOL, LABEL_ROLE, Cluster
 
 NAMESPACE = "gpu-operator"
 DRA_NAMESPACE = "nvidia-dra-driver-gpu"
@@ -43,22 +43,6 @@ DCGM_METRICS = (
     "DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS, counter, Rows remapped for uncorrectable errors.\n"
     "DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL, counter, NVLink flow-control CRC errors.\n"
 )
-
-
-def multi_node_nvlink(pool: Pool) -> bool:
-    """True when the pool's NVLink domain spans several nodes (GB200/GB300 NVL72 racks)."""
-    return pool.is_gpu and pool.spec.nvlink_domain_gpus > pool.gpus_per_node
-
-
-def gpu_tolerations(cluster: Cluster) -> list[dict[str, str]]:
-    """Tolerations for every taint of the cluster's GPU pools (deduplicated, model order)."""
-    out: list[dict[str, str]] = []
-    for pool in cluster.gpu_pools:
-        for taint in pool.taints:
-            tol = {**taint.as_dict(), "operator": "Equal"}
-            if tol not in out:
-                out.append(tol)
-    return out
 
 
 @dataclass(frozen=True)
@@ -96,7 +80,7 @@ class GpuOperator(pulumi.ComponentResource):
         # The simulator's ComputeDomains need its DRA GPU plugin in place of the device
         # plugin whose nvidia.com/gpu the Kueue quotas count: laptops go without them.
         self.compute_domains = not cluster.simulated_gpus and any(
-            multi_node_nvlink(p) for p in cluster.gpu_pools
+            p.multi_node_nvlink for p in cluster.gpu_pools
         )
         if cluster.simulated_gpus:
             self.mode, self.driver = "simulated", "none"
@@ -158,7 +142,7 @@ class GpuOperator(pulumi.ComponentResource):
 
     @staticmethod
     def _operator_values(cluster: Cluster, host_drivers: bool) -> dict[str, Any]:
-        tolerations = gpu_tolerations(cluster)
+        tolerations = cluster.gpu_tolerations
         values: dict[str, Any] = {
             # Host-installed driver and toolkit (the Ansible path) or operator-managed.
             "driver": {
@@ -201,7 +185,7 @@ class GpuOperator(pulumi.ComponentResource):
             "nvidiaDriverRoot": "/" if host_drivers else "/run/nvidia/driver",
             "kubeletPlugin": {
                 "nodeSelector": {LABEL_GPU: "true"},
-                "tolerations": gpu_tolerations(cluster),
+                "tolerations": cluster.gpu_tolerations,
             },
         }
 

@@ -18,8 +18,7 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components._k8s import custom, meta, release
-from components.gpu_operator import gpu_tolerations
-from gigafactory.model import LABEL_GPU, LABEL_ROLE, Cluster
+from gigafactory.site.model import LABEL_GPU, LABEL_ROLE, Cluster
 
 NAMESPACE = "nvidia-network-operator"
 # RDMA resource pods request (rdma/<name>): every InfiniBand port of a Mellanox (15b3) NIC.
@@ -92,7 +91,7 @@ class NetworkOperator(pulumi.ComponentResource):
                     ]
                 }
             },
-            "tolerations": gpu_tolerations(args.cluster),
+            "tolerations": args.cluster.gpu_tolerations,
             "rdmaSharedDevicePlugin": {
                 **_image("k8s-rdma-shared-dev-plugin"),
                 "config": json.dumps(rdma_config),

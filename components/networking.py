@@ -17,7 +17,7 @@ import pulumi
 from components._k8s import custom, meta
 from components.network_operator import NAMESPACE as NETWORK_OPERATOR_NAMESPACE
 from components.network_operator import NetworkOperator
-from gigafactory.model import LABEL_POOL, Cluster, Tenant
+from gigafactory.site.model import LABEL_POOL, Cluster, Tenant
 
 # Addresses per node in the IPoIB pool: GPUs per tray plus headroom (a choice).
 IB_BLOCK_PER_NODE = 8

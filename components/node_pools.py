@@ -14,21 +14,9 @@ import pulumi
 
 from components import versions
 from components._k8s import custom, meta
-from gigafactory.model import GPU_RESOURCE, LABEL_CLUSTER, LABEL_POOL, LABEL_TENANT, Pool
+from gigafactory.site.model import GPU_RESOURCE, LABEL_CLUSTER, LABEL_POOL, LABEL_TENANT, Pool
 
 KUEUE_API = versions.KUEUE_API
-
-
-def flavor_name(pool: Pool) -> str:
-    return f"{pool.cluster}-{pool.name}"
-
-
-def queue_name(pool: Pool) -> str:
-    return f"{pool.cluster}-{pool.name}"
-
-
-def topology_name(pool: Pool) -> str:
-    return f"{pool.cluster}-{pool.name}"
 
 
 @dataclass(frozen=True)
@@ -54,7 +42,7 @@ class NodePool(pulumi.ComponentResource):
         super().__init__("gigafactory:node_pools:NodePool", name, None, opts)
         pool = args.pool
         labels = {LABEL_CLUSTER: pool.cluster, LABEL_POOL: pool.name}
-        self.flavor = flavor_name(pool)
+        self.flavor = pool.kueue_name
         self.gpus = pool.gpus
         self.queue = None
 
@@ -63,7 +51,7 @@ class NodePool(pulumi.ComponentResource):
             "nodeTaints": [t.as_dict() for t in pool.taints],
             # Kueue adds these to the pods it admits on this flavor, so tenants never
             # write GPU tolerations by hand.
-            "tolerations": [{**t.as_dict(), "operator": "Equal"} for t in pool.taints],
+            "tolerations": pool.tolerations,
         }
         deps: list[pulumi.Resource] = [args.kueue]
         if pool.is_gpu:
@@ -72,11 +60,11 @@ class NodePool(pulumi.ComponentResource):
                 self,
                 api_version=KUEUE_API,
                 kind="Topology",
-                metadata=meta(topology_name(pool), labels=labels),
+                metadata=meta(pool.kueue_name, labels=labels),
                 spec={"levels": [{"nodeLabel": level} for level in pool.topology_levels]},
                 crd_release=args.kueue,
             )
-            flavor_spec["topologyName"] = topology_name(pool)
+            flavor_spec["topologyName"] = pool.kueue_name
             deps.append(topology)
         flavor = custom(
             f"{name}-flavor",
@@ -88,7 +76,7 @@ class NodePool(pulumi.ComponentResource):
             crd_release=deps,
         )
         if pool.is_gpu:
-            self.queue = queue_name(pool)
+            self.queue = pool.kueue_name
             custom(
                 f"{name}-queue",
                 self,

@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components._k8s import custom, meta, release
-from gigafactory.model import Cluster
+from gigafactory.site.model import Cluster
 
 NAMESPACE = "monitoring"
 # XIDs that mean the GPU or its NVLink needs a reset or replacement (NVIDIA XID catalog:

@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components._k8s import object_meta, release
-from gigafactory.model import Cluster
+from gigafactory.site.model import Cluster
 
 NAMESPACE = "kueue-system"
 

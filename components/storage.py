@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components._k8s import object_meta, release
-from gigafactory.model import LABEL_ROLE, Cluster
+from gigafactory.site.model import LABEL_ROLE, Cluster
 
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 # Provisioner of the local class per laptop platform: kind ships local-path-provisioner

@@ -17,8 +17,7 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components._k8s import custom, meta, release
-from components.node_pools import flavor_name
-from gigafactory.model import GPU_RESOURCE, LABEL_TENANT, Cluster, Tenant
+from gigafactory.site.model import GPU_RESOURCE, LABEL_TENANT, Cluster, Tenant
 
 # Helm keeps the tenant releases' records here; each chart creates its own namespace.
 RELEASE_NAMESPACE = "gigafactory-tenants"
@@ -83,7 +82,7 @@ class Tenants(pulumi.ComponentResource):
                             "coveredResources": [GPU_RESOURCE],
                             "flavors": [
                                 {
-                                    "name": flavor_name(pool),
+                                    "name": pool.kueue_name,
                                     "resources": [
                                         {
                                             "name": GPU_RESOURCE,

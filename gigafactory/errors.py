@@ -31,3 +31,24 @@ class PolicyConfigError(GigafactoryError):
 
 class StackConfigError(GigafactoryError):
     """A Pulumi stack configuration is missing a key or points at something that does not exist."""
+
+
+class ProjectNotFoundError(GigafactoryError):
+    """The project folder (with Pulumi.yaml) cannot be found from the working directory."""
+
+
+class NotFoundError(GigafactoryError, KeyError):
+    """A lookup by name failed; the message names what was asked and what is allowed."""
+
+    def __init__(self, what: str, name: str, allowed: list[str]) -> None:
+        self.what = what
+        self.name = name
+        self.allowed = allowed
+        super().__init__(f"{what} {name!r} does not exist; allowed: {', '.join(allowed) or '(none)'}")
+
+    def __str__(self) -> str:  # KeyError would quote the whole message
+        return str(self.args[0])
+
+
+class AddressPlanError(GigafactoryError):
+    """An address the suite would emit does not fit its hall's network."""

@@ -1,7 +1,7 @@
 """The policy objects of the gigafactory pack: thin wrappers of the library's rules.
 
-No rule logic lives here. Each site rule (gigafactory.rules) becomes a StackValidationPolicy;
-each resource rule (gigafactory.resource_rules) a ResourceValidationPolicy or a
+No rule logic lives here. Each site rule (gigafactory.policy.site_rules) becomes a StackValidationPolicy;
+each resource rule (gigafactory.policy.resource_rules) a ResourceValidationPolicy or a
 StackValidationPolicy, by its scope. Levels, thresholds and their JSON schema come from the
 versioned policy file; ``--policy-pack-config`` may override them.
 
@@ -39,8 +39,7 @@ from pulumi_policy import (  # noqa: E402
 from pulumi_policy.proxy import UnknownValueError  # noqa: E402
 
 from gigafactory.errors import GigafactoryError, StackConfigError  # noqa: E402
-from gigafactory.resource_rules import RESOURCE_RULES, UNKNOWN, Resource, StackContext, normalize, run_rule  # noqa: E402
-from gigafactory.stackcheck import (  # noqa: E402
+from gigafactory.policy.engine import (  # noqa: E402
     CONFIG_CLUSTER,
     CONFIG_PLATFORM,
     CONFIG_SITE,
@@ -51,6 +50,14 @@ from gigafactory.stackcheck import (  # noqa: E402
     site_findings,
     threshold_schema,
     with_overrides,
+)
+from gigafactory.policy.resource_rules import (  # noqa: E402
+    RESOURCE_RULES,
+    UNKNOWN,
+    Resource,
+    StackContext,
+    normalize,
+    run_rule,
 )
 
 __all__ = ["PACK_NAME", "plain", "policies", "stack_config_context"]

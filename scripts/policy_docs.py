@@ -17,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gigafactory.stackcheck import pack_config, policies_markdown  # noqa: E402
+from gigafactory.policy.engine import pack_config, policies_markdown  # noqa: E402
 
 DOCS = REPO / "docs" / "policies.md"
 PACK_CONFIG = REPO / "policy" / "policy-config.json"

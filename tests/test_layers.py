@@ -11,7 +11,7 @@ from tests.conftest import REPO
 def test_library_and_cli_import_without_pulumi() -> None:
     """`gigafactory plan` must not pay for (or depend on) the Pulumi SDK."""
     code = (
-        "import sys, gigafactory.cli, gigafactory.model, gigafactory.plan, gigafactory.rules;"
+        "import sys, gigafactory.cli, gigafactory.site.model, gigafactory.planning.plan, gigafactory.policy.site_rules;"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_kubernetes', 'pulumi_policy'));"
         "print(','.join(bad))"
     )

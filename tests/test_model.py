@@ -9,7 +9,9 @@ from typing import Any
 import pytest
 
 from gigafactory.errors import SiteFileError
-from gigafactory.model import (
+from gigafactory.site import load_site, parse_site
+from gigafactory.site.load import format_loc
+from gigafactory.site.model import (
     GPU_TAINT_KEY,
     LABEL_HALL,
     LABEL_POOL,
@@ -17,9 +19,6 @@ from gigafactory.model import (
     LABEL_ROLE,
     LABEL_SU,
     Taint,
-    format_loc,
-    load_site,
-    parse_site,
 )
 from tests.conftest import KIND, NARVIK
 
@@ -62,7 +61,7 @@ def test_pool_given_in_nodes_rounds_racks_up() -> None:
 
 def test_gpu_pool_is_tainted_and_labelled() -> None:
     pool = load_site(NARVIK).cluster("c2").pool("train")
-    assert pool.taints == [Taint(GPU_TAINT_KEY, "present", "NoSchedule")]
+    assert pool.taints == (Taint(GPU_TAINT_KEY, "present", "NoSchedule"),)
     assert pool.labels[LABEL_POOL] == "train"
     assert pool.labels["gigafactory.io/cluster"] == "c2"
     assert pool.labels["gigafactory.io/gpu"] == "true"
@@ -72,8 +71,8 @@ def test_gpu_pool_is_tainted_and_labelled() -> None:
 
 def test_system_pool_is_untainted_and_storage_pool_is_tainted() -> None:
     c1 = load_site(NARVIK).cluster("c1")
-    assert c1.pool("system").taints == []
-    assert c1.pool("storage").taints == [Taint(LABEL_ROLE, "storage", "NoSchedule")]
+    assert c1.pool("system").taints == ()
+    assert c1.pool("storage").taints == (Taint(LABEL_ROLE, "storage", "NoSchedule"),)
 
 
 def test_node_placement_follows_racks_slots_and_scalable_units() -> None:

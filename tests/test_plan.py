@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 
-from gigafactory import catalog
-from gigafactory.model import load_site, parse_site
-from gigafactory.plan import fabric_size, plan
+from gigafactory.planning.plan import fabric_size, plan
+from gigafactory.site import catalog, load_site, parse_site
 from tests.conftest import KIND, NARVIK, site_data
 
 # FACTS.md section 3: NVL72 = 18 trays x 4 GPUs; planning power 2.08 kW/GPU -> 150 kW/rack

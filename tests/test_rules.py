@@ -9,9 +9,16 @@ from typing import Any
 import pytest
 
 from gigafactory.errors import PolicyConfigError
-from gigafactory.model import parse_site
-from gigafactory.plan import plan
-from gigafactory.rules import SITE_RULES, Violation, default_policy, evaluate, has_mandatory, load_policy
+from gigafactory.planning.plan import plan
+from gigafactory.policy.site_rules import (
+    SITE_RULES,
+    Violation,
+    default_policy,
+    evaluate,
+    has_mandatory,
+    load_policy,
+)
+from gigafactory.site import parse_site
 from tests.conftest import KIND, NARVIK, site_data
 
 Mutation = Callable[[dict[str, Any]], None]
@@ -84,7 +91,7 @@ CASES: dict[str, Mutation] = {
     "region-grid-carbon-max": _set("grid.zone", "DE"),
     # SE-SE3: 64% renewable in 2025 < 90% (and 20 g/kWh, which passes the carbon rule)
     "region-renewable-share-min": _set("grid.zone", "SE-SE3"),
-    "renewable-claim-evidence": _set("grid.renewable_evidence", "  "),
+    "renewable-claim-evidence": _set("grid.renewable_evidence", ""),
     # 228.9936 MW facility vs a 228 MW phase
     "site-power-envelope": _set("power.phases.1.mw", 228),
     "design-pue-max": _pue_too_high,

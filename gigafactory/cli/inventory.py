@@ -10,9 +10,9 @@ from typing import Annotated
 import typer
 import yaml
 
+from gigafactory.baremetal.inventory import build
 from gigafactory.errors import GigafactoryError
-from gigafactory.inventory import build
-from gigafactory.model import load_site
+from gigafactory.site import load_site
 
 
 class InventoryFormat(StrEnum):

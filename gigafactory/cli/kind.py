@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 import yaml
 
-from gigafactory.kind import DEFAULT_NAME, kind_config
-from gigafactory.render import load_stack_config, resolve_target
+from gigafactory.stack.kind import DEFAULT_NAME, kind_config
+from gigafactory.stack.render import load_stack_config, resolve_target
 
 StackOpt = Annotated[str, typer.Option("--stack", "-s", help="Stack name: stacks/Pulumi.<stack>.yaml.")]
 NameOpt = Annotated[str, typer.Option("--name", help="kind cluster name (context kind-<name>).")]

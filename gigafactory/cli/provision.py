@@ -12,8 +12,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from gigafactory.baremetal.provision import PLAYBOOKS, Progress, ProvisionResult, run
 from gigafactory.errors import GigafactoryError
-from gigafactory.provision import PLAYBOOKS, Progress, ProvisionResult, run
 
 
 def _status_line(progress: Progress) -> Text:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gigafactory.render import ManifestValidationError, render_stack
+from gigafactory.stack.render import ManifestValidationError, render_stack
 
 StackOpt = Annotated[str, typer.Option("--stack", "-s", help="Stack name: stacks/Pulumi.<stack>.yaml.")]
 OutOpt = Annotated[

@@ -10,10 +10,10 @@ from typing import Annotated
 import typer
 
 from gigafactory.errors import GigafactoryError, StackConfigError
-from gigafactory.model import load_site
-from gigafactory.plan import plan as make_plan
-from gigafactory.report import print_tables, report_dict
-from gigafactory.rules import evaluate, has_mandatory, load_policy
+from gigafactory.planning.plan import plan as make_plan
+from gigafactory.policy.site_rules import evaluate, has_mandatory, load_policy
+from gigafactory.report.tables import print_tables, report_dict
+from gigafactory.site import load_site
 
 
 class Format(StrEnum):
@@ -72,7 +72,7 @@ AllStacksOpt = Annotated[bool, typer.Option("--all-stacks", help="Check every st
 
 def _run_stacks(names: list[str] | None, fmt: Format, policy: Path | None) -> bool:
     """Check stacks ``names`` (None: all) and print their reports; True on a mandatory violation."""
-    from gigafactory.stackcheck import check_stack, stack_names  # renders under Pulumi mocks
+    from gigafactory.policy.engine import check_stack, stack_names  # renders under Pulumi mocks
 
     try:
         config = load_policy(policy)

@@ -1,6 +1,6 @@
 """Ansible inventory plugin: reads a gigafactory site file directly (no generated inventory).
 
-Hosts, groups and variables come from ``gigafactory.inventory.build``; hosts are added to their
+Hosts, groups and variables come from ``gigafactory.baremetal.inventory.build``; hosts are added to their
 rack group only and every shared variable is set once on its group, so loading 25,000 hosts
 costs little per host.
 """
@@ -55,8 +55,8 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]
         self._read_config_data(path)
         try:
             from gigafactory.errors import GigafactoryError
-            from gigafactory.inventory import build
-            from gigafactory.model import load_site
+            from gigafactory.baremetal.inventory import build
+            from gigafactory.site import load_site
         except ImportError as exc:
             raise AnsibleParserError(
                 f"gigafactory_site needs the gigafactory package on the controller: {exc}"

@@ -296,8 +296,8 @@ CONTAINER_VARS: dict[str, Any] = {
 
 def site_inventory_subset(engine: Engine, path: Path, hosts: list[str]) -> Path:
     """A static inventory of ``hosts`` with the variables and group shape the site inventory gives them."""
-    from gigafactory.inventory import build
-    from gigafactory.model import load_site
+    from gigafactory.baremetal.inventory import build
+    from gigafactory.site import load_site
 
     inv = build(load_site(SITE_FILE), CLUSTER)
     merged = inv.merged_hostvars()

@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gigafactory.addressing import control_plane_hosts, node_address
-from gigafactory.inventory import build
-from gigafactory.model import Site, load_site
-from gigafactory.plan import plan
-from gigafactory.rules import Violation, evaluate
+from gigafactory.baremetal.inventory import build
+from gigafactory.errors import AddressPlanError
+from gigafactory.planning.plan import plan
+from gigafactory.policy.site_rules import Violation, evaluate
+from gigafactory.site import load_site
+from gigafactory.site.addressing import control_plane_hosts
+from gigafactory.site.model import Site
 from tests.ansible.conftest import PLAYBOOKS, REPO, VENV_BIN, ansible_env
 
 NARVIK = REPO / "sites" / "narvik.yaml"
@@ -93,8 +95,9 @@ def test_small_cidr_fails_address_plan_rule(tmp_path: Path) -> None:
     assert [v.level for v in violations] == ["mandatory"]
     assert "mgmt_cidr 10.250.0.0/26 has 64 addresses" in violations[0].message
     assert "need 162" in violations[0].message and violations[0].subject == "hall/lab"
-    with pytest.raises(ValueError):
-        node_address("10.250.0.0/26", 4, 1)
+    # The gpu pool's second tray sits in rack 2, slot 2: offset 2 x 32 + 2 = 66, past a /26's 62 hosts.
+    with pytest.raises(AddressPlanError, match="offset 66"):
+        load_site(path).cluster("dev").pool("gpu").node_addresses(1)
 
 
 def test_cli_prints_the_ansible_inventory_list_shape() -> None:
@@ -170,7 +173,7 @@ def test_plugin_scoped_to_a_cluster_loads_only_it() -> None:
 
 
 def test_provision_writes_a_plugin_config_ansible_reads(tmp_path: Path) -> None:
-    from gigafactory.provision import site_inventory_config
+    from gigafactory.baremetal.provision import site_inventory_config
 
     config = site_inventory_config(KIND, "dev", tmp_path)
     proc = subprocess.run(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from gigafactory.model import load_site
+from gigafactory.site import load_site
 from tests.ansible.conftest import CLUSTER, CONTAINER_VARS, NODE_HOSTS, SITE_FILE, Engine, run_playbook
 
 pytestmark = pytest.mark.containers

@@ -7,8 +7,8 @@ from typing import Any
 
 from typer.testing import CliRunner
 
+from gigafactory.baremetal.provision import Progress
 from gigafactory.cli import app
-from gigafactory.provision import Progress
 from tests.conftest import KIND
 
 runner = CliRunner()

@@ -135,8 +135,8 @@ def _validate_on_controller(tmp: Path, host_vars: dict[str, object]) -> subproce
 
 
 def _kind_host_vars() -> dict[str, object]:
-    from gigafactory.inventory import build
-    from gigafactory.model import load_site
+    from gigafactory.baremetal.inventory import build
+    from gigafactory.site import load_site
 
     return dict(build(load_site(REPO / "sites" / "kind.yaml")).merged_hostvars()["lab-r0002-n01"])
 

@@ -32,8 +32,8 @@ from pulumi_policy.proxy import (
 )
 
 from gigafactory.errors import StackConfigError
-from gigafactory.model import load_site
-from gigafactory.resource_rules import StackContext
+from gigafactory.policy.resource_rules import StackContext
+from gigafactory.site import load_site
 from tests.conftest import KIND, NARVIK, REPO
 
 __all__ = [

@@ -16,9 +16,9 @@ from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValid
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from gigafactory.errors import PolicyConfigError
-from gigafactory.resource_rules import RESOURCE_RULES, UNKNOWN
-from gigafactory.rules import SITE_RULE_CHECKS, SITE_RULES, default_policy, load_policy
-from gigafactory.stackcheck import catalogue, pack_config, policies_markdown
+from gigafactory.policy.engine import catalogue, pack_config, policies_markdown
+from gigafactory.policy.resource_rules import RESOURCE_RULES, UNKNOWN
+from gigafactory.policy.site_rules import SITE_RULE_CHECKS, SITE_RULES, default_policy, load_policy
 from tests.conftest import REPO
 from tests.policy.harness import KIND_CTX, PACK
 
@@ -147,7 +147,7 @@ def test_plain_turns_sdk_unknowns_into_unknown() -> None:
 
 def test_library_rules_import_without_pulumi() -> None:
     code = (
-        "import sys, gigafactory.resource_rules, gigafactory.stackcheck, gigafactory.cli;"
+        "import sys, gigafactory.policy.resource_rules, gigafactory.policy.engine, gigafactory.cli;"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_kubernetes', 'pulumi_policy'));"
         "print(','.join(bad))"
     )

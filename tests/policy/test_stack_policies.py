@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from gigafactory.model import parse_site
-from gigafactory.resource_rules import StackContext
-from gigafactory.rules import SITE_RULES
+from gigafactory.policy.resource_rules import StackContext
+from gigafactory.policy.site_rules import SITE_RULES
+from gigafactory.site import parse_site
 from tests.conftest import NARVIK, site_data
 from tests.policy.harness import (
     FLAVOR,

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from gigafactory.cli import app
-from gigafactory.render import load_stack_config, render_stack, stacks
-from gigafactory.rules import has_mandatory
-from gigafactory.stackcheck import REPO, StackReport, check_stack, context_from_config, report_for
+from gigafactory.policy.engine import REPO, StackReport, check_stack, context_from_config, report_for
+from gigafactory.policy.site_rules import has_mandatory
+from gigafactory.stack.render import load_stack_config, render_stack, stacks
 
 STACKS = stacks(REPO)
 runner = CliRunner()

@@ -9,8 +9,8 @@ import pulumi
 
 from components import versions
 from components.gpu_operator import GpuOperator, GpuOperatorArgs
-from gigafactory.model import parse_site
-from gigafactory.render import run_program
+from gigafactory.site import parse_site
+from gigafactory.stack.render import run_program
 from tests.conftest import site_data
 from tests.pulumi.conftest import kind_of, releases, rendered
 

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from gigafactory.errors import StackConfigError
-from gigafactory.kind import KIND_NODE_IMAGE, kind_config
-from gigafactory.model import load_site
+from gigafactory.site import load_site
+from gigafactory.stack.kind import KIND_NODE_IMAGE, kind_config
 from tests.conftest import KIND, NARVIK, REPO
 
 

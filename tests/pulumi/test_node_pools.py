@@ -7,8 +7,8 @@ import pulumi
 import pytest
 
 from components.node_pools import NodePool, NodePoolArgs
-from gigafactory.model import load_site
-from gigafactory.render import run_program
+from gigafactory.site import load_site
+from gigafactory.stack.render import run_program
 from tests.conftest import KIND, NARVIK
 from tests.pulumi.conftest import kind_of, named, rendered
 

@@ -14,7 +14,7 @@ import yaml
 
 from components import versions
 from gigafactory.errors import SiteFileError, StackConfigError
-from gigafactory.render import RenderResult, render_stack, stacks, validate_objects
+from gigafactory.stack.render import RenderResult, render_stack, stacks, validate_objects
 from tests.conftest import NARVIK, REPO, site_data
 from tests.pulumi.conftest import ALL_STACKS, NARVIK_STACKS, RELEASE, make_project, releases, rendered
 

@@ -15,11 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from gigafactory.errors import GigafactoryError
+from gigafactory.project import project_dir
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PLAYBOOKS_DIR = REPO_ROOT / "playbooks"
-PROJECT_DIR = PLAYBOOKS_DIR / "project"
-ANSIBLE_CONFIG = PLAYBOOKS_DIR / "ansible.cfg"
+
+def playbooks_dir() -> Path:
+    """playbooks/ of the project the user works in (gigafactory.project), never of the installed package."""
+    return project_dir() / "playbooks"
+
+
 PLAYBOOKS = ("validate.yml", "prepare.yml", "rollout.yml", "health.yml")
 """Entry playbooks a user may run."""
 
@@ -139,13 +142,13 @@ def run(
         private_data_dir=str(run_dir),
         artifact_dir=str(artifacts_root),
         ident=ident,
-        project_dir=str(PROJECT_DIR),
+        project_dir=str(playbooks_dir() / "project"),
         playbook=playbook,
         inventory=str(inventory.resolve()),
         limit=limit,
         cmdline=cmdline or None,
         extravars=extra_vars or {},
-        envvars={"ANSIBLE_CONFIG": str(ANSIBLE_CONFIG), "ANSIBLE_NOCOLOR": "1"},
+        envvars={"ANSIBLE_CONFIG": str(playbooks_dir() / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},
         event_handler=handler,
         quiet=True,
     )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gigafactory.plan import SitePlan
-from gigafactory.rules import Violation
+from gigafactory.planning.plan import SitePlan
+from gigafactory.policy.site_rules import Violation
 
 
 def _mw(x: float) -> float:

@@ -20,7 +20,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from gigafactory.model import (
+from gigafactory.planning.plan import SitePlan
+from gigafactory.planning.plan import plan as make_plan
+from gigafactory.policy.site_rules import PolicyConfig, RuleConfig, default_policy
+from gigafactory.site.model import (
     GPU_RESOURCE,
     GPU_TAINT_KEY,
     LABEL_CLUSTER,
@@ -29,9 +32,6 @@ from gigafactory.model import (
     Cluster,
     Site,
 )
-from gigafactory.plan import SitePlan
-from gigafactory.plan import plan as make_plan
-from gigafactory.rules import PolicyConfig, RuleConfig, default_policy
 
 # ---------------------------------------------------------------------------------------
 # Resources and values unknown at preview

@@ -16,10 +16,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gigafactory.addressing import address_plan_findings
 from gigafactory.errors import PolicyConfigError
-from gigafactory.model import Site
-from gigafactory.plan import SitePlan
+from gigafactory.planning.plan import SitePlan
+from gigafactory.site.addressing import address_plan_findings
+from gigafactory.site.model import Site
 
 Level = Literal["mandatory", "advisory", "disabled"]
 
@@ -54,7 +54,7 @@ class PolicyConfig(BaseModel):
     version: str
     rules: dict[str, RuleConfig]
     resource_rules: dict[str, RuleConfig] = Field(default_factory=dict)
-    """Levels and thresholds of the resource rules (gigafactory.resource_rules). Optional in a
+    """Levels and thresholds of the resource rules (gigafactory.policy.resource_rules). Optional in a
     user's file: a rule without an entry here takes the packaged default."""
 
     def rule(self, name: str) -> RuleConfig:
@@ -99,7 +99,7 @@ def _parse_policy(data: Any, file: str) -> PolicyConfig:
     missing = [r for r in SITE_RULES if r not in cfg.rules]
     if missing:
         raise PolicyConfigError(f"{file}: rules: no entry for rule {missing[0]!r}")
-    from gigafactory.resource_rules import RESOURCE_RULES  # imports this module: not at the top
+    from gigafactory.policy.resource_rules import RESOURCE_RULES  # imports this module: not at the top
 
     unknown = sorted(set(cfg.resource_rules) - set(RESOURCE_RULES))
     if unknown:

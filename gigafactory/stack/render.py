@@ -22,13 +22,15 @@ from typing import Any
 
 import yaml
 
-from gigafactory.errors import GigafactoryError, StackConfigError
-from gigafactory.model import Cluster, Site, load_site
+from gigafactory.errors import GigafactoryError, NotFoundError, StackConfigError
+from gigafactory.project import project_dir
+from gigafactory.site import load_site
+from gigafactory.site.model import LAPTOP_PLATFORMS, Cluster, Site
 
 PROJECT = "gigafactory"
 """Pulumi project name (Pulumi.yaml) and the namespace of the program's config keys."""
 REQUIRED_KEYS = ("site", "cluster")
-LAPTOP_PLATFORMS = ("kind", "minikube")
+
 KUBERNETES_VERSION = "1.36.4"
 """Kubernetes version whose schemas rendered objects are validated against (VERSIONS.md)."""
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
@@ -85,11 +87,6 @@ class RenderResult:
             "platform": self.platform,
             "resources": self.resources,
         }
-
-
-def project_dir() -> Path:
-    """The Pulumi project: the directory holding Pulumi.yaml, __main__.py and stacks/."""
-    return Path(__file__).resolve().parent.parent
 
 
 def stacks(root: Path | None = None) -> list[str]:
@@ -152,7 +149,7 @@ def resolve_target(
     site = load_site(path)
     try:
         cluster = site.cluster(cluster_name)
-    except KeyError:
+    except NotFoundError:
         allowed = ", ".join(c.name for c in site.clusters)
         raise StackConfigError(
             f"cluster {cluster_name!r} is not in {site_file}; allowed: {allowed}"
@@ -161,9 +158,9 @@ def resolve_target(
         if platform not in LAPTOP_PLATFORMS or cluster.platform not in LAPTOP_PLATFORMS:
             raise StackConfigError(
                 f"platform {platform!r} cannot override cluster {cluster_name!r} ({cluster.platform}); "
-                f"allowed: {', '.join(LAPTOP_PLATFORMS)} for a kind or minikube cluster"
+                f"allowed: {', '.join(LAPTOP_PLATFORMS)} for a laptop or simulator cluster"
             )
-        cluster = cluster.model_copy(update={"platform": platform})
+        cluster = cluster.with_platform(platform)  # type: ignore[arg-type]
     return site, cluster
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from gigafactory.errors import StackConfigError
-from gigafactory.model import Cluster, Site
+from gigafactory.site.model import Cluster, Site
 
 # kind v0.33.0 release notes, "Images pre-built for this release": Kubernetes 1.36.4
 # (VERSIONS.md). Pinned by digest, as kind asks: tags can point at builds for another

@@ -1,6 +1,6 @@
 """The bare-metal inventory, computed from the site model: host names, addresses, groups.
 
-Host naming and the address plan: gigafactory/addressing.py.
+Host naming and the address plan: gigafactory/site/addressing.py.
 
 Groups: ``cluster_<c>``, ``pool_<c>_<p>``, ``role_<role>``, ``gpu_nodes``, ``hall_<h>``,
 ``su_<su>``, ``rack_<rack>``, ``kube_control_plane`` and ``cluster_<c>_control_plane`` (names with
@@ -12,13 +12,12 @@ topology variables on the rack group), so a 25,000-host inventory stays cheap to
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from gigafactory.addressing import control_plane_hosts, rack_offset, worker_name
-from gigafactory.model import GPU_ROLES, Cluster, Hall, Pool, Site
+from gigafactory.site.addressing import control_plane_hosts
+from gigafactory.site.model import GPU_ROLES, Cluster, Hall, Pool, Site
 
 GROUP_CONTROL_PLANE = "kube_control_plane"
 GROUP_GPU = "gpu_nodes"
@@ -109,7 +108,7 @@ def _pool_vars(pool: Pool) -> dict[str, Any]:
         "gigafactory_role": pool.role,
         "gigafactory_sku": pool.sku,
         "gigafactory_gpus": pool.gpus_per_node,
-        "gigafactory_nvlink_domain": pool.spec.nvlink_domain_gpus > pool.gpus_per_node > 0,
+        "gigafactory_nvlink_domain": pool.multi_node_nvlink,
         "gigafactory_taints": [t.as_dict() for t in pool.taints],
     }
 
@@ -122,8 +121,6 @@ def _add_pool(inv: Inventory, site: Site, cluster: Cluster, pool: Pool, hall: Ha
     if pool.role in GPU_ROLES and pool.is_gpu:
         inv.group(GROUP_GPU).children.append(pool_group.name)
     hall_group = inv.group(group_name("hall", hall.name))
-    mgmt = ipaddress.IPv4Network(hall.mgmt_cidr).network_address
-    bmc = ipaddress.IPv4Network(hall.bmc_cidr).network_address
     per_rack = pool.spec.nodes_per_rack
     for r in range(pool.rack_count):
         first = pool.node_placement(r * per_rack)
@@ -143,14 +140,14 @@ def _add_pool(inv: Inventory, site: Site, cluster: Cluster, pool: Pool, hall: Ha
         su_group.children.append(rack_group.name)
         nodes_here = min(per_rack, pool.node_count - r * per_rack)
         for slot in range(1, nodes_here + 1):
-            name = worker_name(first.rack, slot)
-            offset = rack_offset(first.rack_position, slot)
-            address = str(mgmt + offset)
+            index = r * per_rack + slot - 1
+            name = pool.hostname(index)
+            address, bmc = pool.node_addresses(index)
             rack_group.hosts.append(name)
             inv.hostvars[name] = {
                 "ansible_host": address,
                 "gigafactory_address": address,
-                "gigafactory_bmc_address": str(bmc + offset),
+                "gigafactory_bmc_address": bmc,
                 "gigafactory_slot": slot,
             }
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from gigafactory.catalog import Switch
-from gigafactory.model import Cluster, Pool, Site
+from gigafactory.site.catalog import Switch
+from gigafactory.site.model import Cluster, Pool, Site
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +144,8 @@ def plan_pool(pool: Pool) -> PoolPlan:
         first_rack=first,
         last_rack=pool.last_rack_position,
         it_kw=racks * sku.it_kw_per_rack,
-        scalable_units=pool.node_count / sku.su_nodes,
-        su_aligned=pool.node_count % sku.su_nodes == 0 and (first - 1) % sku.su_racks == 0,
+        scalable_units=pool.scalable_units,
+        su_aligned=pool.su_aligned,
     )
 
 

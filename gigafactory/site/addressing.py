@@ -12,7 +12,7 @@ Address plan (per hall, the same shape in the management and the BMC network):
     rack's management switch; block 0 is for the hall's gateway and services;
   - control-plane hosts take the top of the network, counted down from the last usable address,
     in cluster order of the site file then host index;
-  - site rule ``address-plan-capacity`` (gigafactory.rules) fails when a hall network cannot hold
+  - site rule ``address-plan-capacity`` (gigafactory.policy.site_rules) fails when a hall network cannot hold
     every rack position plus the control-plane hosts, or a SKU has more nodes per rack than a
     block has slots.
 """
@@ -22,8 +22,10 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from gigafactory.model import Site
+if TYPE_CHECKING:
+    from gigafactory.site.model import Site
 
 ADDRESSES_PER_RACK = 32
 """Addresses per rack position block: offset 0 for the rack switch, slots 1..31 for nodes."""
@@ -48,15 +50,6 @@ class ControlPlaneHost:
 
 def rack_offset(position: int, slot: int) -> int:
     return position * ADDRESSES_PER_RACK + slot
-
-
-def node_address(cidr: str, position: int, slot: int) -> str:
-    """Address of the node in rack ``position`` (1-based), ``slot`` (1-based) of a hall network."""
-    net = ipaddress.IPv4Network(cidr)
-    offset = rack_offset(position, slot)
-    if not 1 <= slot < ADDRESSES_PER_RACK or offset >= net.num_addresses - 1:
-        raise ValueError(f"rack position {position} slot {slot} does not fit {cidr}")
-    return str(net.network_address + offset)
 
 
 def control_plane_hosts(site: Site) -> list[ControlPlaneHost]:
