@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pulumi
 
@@ -27,22 +27,23 @@ class GpuClusterArgs:
     """The validated site model."""
     cluster: Cluster
     """The cluster of ``site`` this stack installs."""
-    host_drivers: bool = True
+    host_drivers: bool
     """NVIDIA driver, container toolkit and DOCA-OFED preinstalled on the hosts by the
-    Ansible playbooks (default); False lets the operators install them. Bare metal only."""
-    api_server_cidrs: list[str] = field(default_factory=list)
-    """API server endpoint CIDRs tenants may reach; default: the control-plane hall's
+    Ansible playbooks; False lets the operators install them. Bare metal only."""
+    api_server_cidrs: list[str]
+    """API server endpoint CIDRs tenants may reach; empty: the control-plane hall's
     management network."""
-    ib_interface: str = "ib0"
+    ib_interface: str
     """IPoIB parent interface on GPU nodes (bare metal)."""
-    ib_subnet: str = "100.64.0.0/16"
+    ib_subnet: str
     """IPoIB address range of this cluster (bare metal)."""
-    nfs_server: str = ""
-    """Shared file system server (bare metal)."""
-    nfs_share: str = "/export/gigafactory"
+    nfs_server: str
+    """Shared file system server (bare metal); empty: none."""
+    nfs_share: str
     """Exported path on the NFS server (bare metal)."""
     tenant_chart: str = versions.TENANT_CHART_PATH
     """Path of the tenant chart relative to the Pulumi project."""
+    # Defaults of the settings above are declared once, in Pulumi.yaml (gigafactory.stack.config).
 
 
 class GpuCluster(pulumi.ComponentResource):

@@ -40,11 +40,12 @@ class ProjectNotFoundError(GigafactoryError):
 class NotFoundError(GigafactoryError, KeyError):
     """A lookup by name failed; the message names what was asked and what is allowed."""
 
-    def __init__(self, what: str, name: str, allowed: list[str]) -> None:
+    def __init__(self, what: str, name: str, allowed: list[str], within: str = "") -> None:
         self.what = what
         self.name = name
         self.allowed = allowed
-        super().__init__(f"{what} {name!r} does not exist; allowed: {', '.join(allowed) or '(none)'}")
+        where = f" in {within}" if within else ""
+        super().__init__(f"no {what} {name!r}{where}; allowed: {', '.join(allowed) or '(none)'}")
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0])

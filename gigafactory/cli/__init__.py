@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -12,6 +14,7 @@ from gigafactory.cli import provision as _provision
 from gigafactory.cli import render as _render
 from gigafactory.cli import site as _site
 from gigafactory.errors import GigafactoryError
+from gigafactory.project import set_project_dir
 
 app = typer.Typer(
     name="gigafactory",
@@ -20,6 +23,24 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _options(
+    project_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--project-dir",
+            help="The gigafactory project (folder with Pulumi.yaml). Default: $GIGAFACTORY_PROJECT_DIR, "
+            "else the working directory or its nearest parent with Pulumi.yaml.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Options for every command."""
+    set_project_dir(project_dir)
+
+
 _site.register(app)
 _inventory.register(app)
 _provision.register(app)

@@ -11,8 +11,8 @@ import typer
 import yaml
 
 from gigafactory.baremetal.inventory import build
-from gigafactory.errors import GigafactoryError
 from gigafactory.site import load_site
+from gigafactory.site.load import address_plan_fits
 
 
 class InventoryFormat(StrEnum):
@@ -28,15 +28,10 @@ def inventory(
     ] = InventoryFormat.json,
 ) -> None:
     """Print the inventory: groups with hosts and children, and _meta.hostvars."""
-    try:
-        site = load_site(site_file)
-    except GigafactoryError as exc:
-        typer.echo(f"gigafactory: error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    if cluster is not None and cluster not in {c.name for c in site.clusters}:
-        allowed = ", ".join(c.name for c in site.clusters)
-        typer.echo(f"gigafactory: error: {site_file}: no cluster {cluster!r}; allowed: {allowed}", err=True)
-        raise typer.Exit(2)
+    site = load_site(site_file)
+    if cluster is not None:
+        site.cluster(cluster)  # NotFoundError names the clusters there are
+    address_plan_fits(site)  # never print hosts whose addresses fall outside their hall's network
     data = build(site, cluster).ansible_list()
     if fmt is InventoryFormat.yaml:
         typer.echo(

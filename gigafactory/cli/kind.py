@@ -7,8 +7,9 @@ from typing import Annotated
 import typer
 import yaml
 
+from gigafactory.stack.config import load_stack_config
 from gigafactory.stack.kind import DEFAULT_NAME, kind_config
-from gigafactory.stack.render import load_stack_config, resolve_target
+from gigafactory.stack.render import resolve_target
 
 StackOpt = Annotated[str, typer.Option("--stack", "-s", help="Stack name: stacks/Pulumi.<stack>.yaml.")]
 NameOpt = Annotated[str, typer.Option("--name", help="kind cluster name (context kind-<name>).")]
@@ -30,9 +31,7 @@ def kind_config_cmd(stack: StackOpt = "kind", name: NameOpt = DEFAULT_NAME) -> N
     """Print the kind cluster config (YAML) whose nodes carry the pools' labels and taints.
     Exit 0, or 2 when the stack is not a kind stack."""
     config = load_stack_config(stack)
-    site, cluster = resolve_target(
-        str(config.get("site")), str(config.get("cluster")), config.get("platform") or None
-    )
+    site, cluster = resolve_target(config.site, config.cluster, config.platform)
     typer.echo(yaml.dump(kind_config(site, cluster, name), Dumper=_Dumper, sort_keys=False), nl=False)
 
 

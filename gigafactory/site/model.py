@@ -406,7 +406,7 @@ class Cluster:
         for p in self.pools:
             if p.name == name:
                 return p
-        raise NotFoundError(f"pool of cluster {self.name!r}", name, [p.name for p in self.pools])
+        raise NotFoundError("pool", name, [p.name for p in self.pools], f"cluster {self.name!r}")
 
     def with_platform(self, platform: Platform) -> Cluster:
         """The same cluster on another platform (a laptop stack switching kind/minikube/kwok)."""
@@ -441,13 +441,13 @@ class Site:
         try:
             return self._halls[name]
         except KeyError:
-            raise NotFoundError("hall", name, list(self._halls)) from None
+            raise NotFoundError("hall", name, list(self._halls), f"site {self.name!r}") from None
 
     def cluster(self, name: str) -> Cluster:
         for c in self.clusters:
             if c.name == name:
                 return c
-        raise NotFoundError(f"cluster of site {self.name!r}", name, [c.name for c in self.clusters])
+        raise NotFoundError("cluster", name, [c.name for c in self.clusters], f"site {self.name!r}")
 
     def tenants_of(self, cluster: str) -> list[Tenant]:
         return [t for t in self.tenants if t.cluster == cluster]

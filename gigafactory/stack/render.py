@@ -26,10 +26,7 @@ from gigafactory.errors import GigafactoryError, NotFoundError, StackConfigError
 from gigafactory.project import project_dir
 from gigafactory.site import load_site
 from gigafactory.site.model import LAPTOP_PLATFORMS, Cluster, Site
-
-PROJECT = "gigafactory"
-"""Pulumi project name (Pulumi.yaml) and the namespace of the program's config keys."""
-REQUIRED_KEYS = ("site", "cluster")
+from gigafactory.stack.config import PROJECT, StackConfig, load_stack_config
 
 KUBERNETES_VERSION = "1.36.4"
 """Kubernetes version whose schemas rendered objects are validated against (VERSIONS.md)."""
@@ -49,19 +46,6 @@ class ManifestValidationError(GigafactoryError):
         self.errors = errors
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         super().__init__(f"schema validation failed: {errors[0]}{more}")
-
-
-@dataclass(frozen=True)
-class StackConfig:
-    """One stack's configuration: the stack file's values over Pulumi.yaml's defaults."""
-
-    stack: str
-    path: Path
-    values: dict[str, Any]
-    """Config by full key (``gigafactory:site``, ``kubernetes:context``)."""
-
-    def get(self, key: str) -> Any:
-        return self.values.get(f"{PROJECT}:{key}")
 
 
 @dataclass
@@ -87,51 +71,6 @@ class RenderResult:
             "platform": self.platform,
             "resources": self.resources,
         }
-
-
-def stacks(root: Path | None = None) -> list[str]:
-    """Names of the stacks in ``stacks/``."""
-    base = (root or project_dir()) / "stacks"
-    return sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in base.glob("Pulumi.*.yaml"))
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StackConfigError(f"{path}: no such file") from None
-    except (OSError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise StackConfigError(f"{path}: cannot read: {first}") from None
-
-
-def _project_defaults(root: Path) -> dict[str, Any]:
-    data = _read_yaml(root / "Pulumi.yaml")
-    config = data.get("config") if isinstance(data, dict) else None
-    out: dict[str, Any] = {}
-    for key, spec in (config or {}).items():
-        if isinstance(spec, dict) and "default" in spec:
-            out[key if ":" in key else f"{PROJECT}:{key}"] = spec["default"]
-    return out
-
-
-def load_stack_config(stack: str, root: Path | None = None) -> StackConfig:
-    """Read ``stacks/Pulumi.<stack>.yaml`` over the project's config defaults.
-    Raises StackConfigError for an unknown stack or a missing required key."""
-    base = root or project_dir()
-    path = base / "stacks" / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        known = ", ".join(stacks(base)) or "(none)"
-        raise StackConfigError(f"stack {stack!r}: no file stacks/Pulumi.{stack}.yaml; allowed: {known}")
-    data = _read_yaml(path)
-    config = data.get("config") if isinstance(data, dict) else None
-    if not isinstance(config, dict):
-        raise StackConfigError(f"{path}: expected a `config:` mapping")
-    values = {**_project_defaults(base), **config}
-    for key in REQUIRED_KEYS:
-        if not values.get(f"{PROJECT}:{key}"):
-            raise StackConfigError(f"{path}: config key {PROJECT}:{key} is missing")
-    return StackConfig(stack=stack, path=path, values=values)
 
 
 def resolve_target(
