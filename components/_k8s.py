@@ -13,6 +13,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pulumi_kubernetes.helm.v3 import Release, ReleaseArgs, RepositoryOptsArgs
 
+from components.versions import ChartPin
+
 # Labels every object the program creates carries, so `kubectl get -l` finds them.
 MANAGED_BY = {"app.kubernetes.io/managed-by": "gigafactory"}
 
@@ -44,20 +46,20 @@ def release(
     name: str,
     parent: pulumi.Resource,
     *,
-    chart: str,
-    version: str,
+    pin: ChartPin,
     namespace: str,
     values: Mapping[str, Any],
-    repo: str | None = None,
     release_name: str | None = None,
     depends_on: Sequence[pulumi.Resource] = (),
 ) -> Release:
-    """One Helm release of a pinned chart version. ``repo`` None means a local chart path;
+    """One Helm release of a pinned chart (``pin``: chart, repository, version; a ``repo`` of
+    None means a local chart path);
     ``release_name`` (the Helm release name) defaults to the chart name.
 
     OCI charts are given as ``oci://registry/path/chart`` with no repository options,
     classic repositories as chart name plus ``repositoryOpts.repo``.
     """
+    chart, repo, version = pin.chart, pin.repo, pin.version
     if repo is not None and repo.startswith("oci://"):
         chart_ref, repo_opts = f"{repo}/{chart}", None
     else:

@@ -46,9 +46,7 @@ class Cni(pulumi.ComponentResource):
             cilium = release(
                 f"{name}-cilium",
                 self,
-                chart=versions.CILIUM_CHART,
-                repo=versions.CILIUM_REPO,
-                version=versions.CILIUM_VERSION,
+                pin=versions.CILIUM,
                 namespace="kube-system",
                 values={
                     # Multus (Network Operator) chains secondary networks: Cilium must not
@@ -60,5 +58,5 @@ class Cni(pulumi.ComponentResource):
                 },
             )
             self.ready.append(cilium)
-            self.installed["cilium"] = versions.CILIUM_VERSION
+            self.installed["cilium"] = versions.CILIUM.version
         self.register_outputs({"cni": self.name})

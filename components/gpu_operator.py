@@ -84,13 +84,11 @@ class GpuOperator(pulumi.ComponentResource):
         )
         if cluster.simulated_gpus:
             self.mode, self.driver = "simulated", "none"
-            self.installed = {"fake-gpu-operator": versions.FAKE_GPU_OPERATOR_VERSION}
+            self.installed = {"fake-gpu-operator": versions.FAKE_GPU_OPERATOR.version}
             self.release = release(
                 f"{name}-fake-gpu-operator",
                 self,
-                chart=versions.FAKE_GPU_OPERATOR_CHART,
-                repo=versions.FAKE_GPU_OPERATOR_REPO,
-                version=versions.FAKE_GPU_OPERATOR_VERSION,
+                pin=versions.FAKE_GPU_OPERATOR,
                 namespace=NAMESPACE,
                 release_name="gpu-operator",
                 values=self._simulated_values(cluster),
@@ -99,25 +97,21 @@ class GpuOperator(pulumi.ComponentResource):
         else:
             self.mode = "operator"
             self.driver = "host" if args.host_drivers else "operator"
-            self.installed = {"gpu-operator": versions.GPU_OPERATOR_VERSION}
+            self.installed = {"gpu-operator": versions.GPU_OPERATOR.version}
             self.release = release(
                 f"{name}-gpu-operator",
                 self,
-                chart=versions.GPU_OPERATOR_CHART,
-                repo=versions.GPU_OPERATOR_REPO,
-                version=versions.GPU_OPERATOR_VERSION,
+                pin=versions.GPU_OPERATOR,
                 namespace=NAMESPACE,
                 values=self._operator_values(cluster, args.host_drivers),
                 depends_on=args.after,
             )
             if self.compute_domains:
-                self.installed["dra-driver-nvidia-gpu"] = versions.DRA_DRIVER_VERSION
+                self.installed["dra-driver-nvidia-gpu"] = versions.DRA_DRIVER.version
                 release(
                     f"{name}-dra-driver",
                     self,
-                    chart=versions.DRA_DRIVER_CHART,
-                    repo=versions.DRA_DRIVER_REPO,
-                    version=versions.DRA_DRIVER_VERSION,
+                    pin=versions.DRA_DRIVER,
                     namespace=DRA_NAMESPACE,
                     values=self._dra_values(cluster, args.host_drivers),
                     # Needs the driver and GFD's nvidia.com/gpu.clique labels first.

@@ -63,13 +63,11 @@ class NetworkOperator(pulumi.ComponentResource):
             "sriovNetworkOperator": {"enabled": False},
             "operator": {"nodeSelector": {LABEL_ROLE: "system"}},
         }
-        self.installed = {"network-operator": versions.NETWORK_OPERATOR_VERSION}
+        self.installed = {"network-operator": versions.NETWORK_OPERATOR.version}
         self.release = release(
             f"{name}-network-operator",
             self,
-            chart=versions.NETWORK_OPERATOR_CHART,
-            repo=versions.NETWORK_OPERATOR_REPO,
-            version=versions.NETWORK_OPERATOR_VERSION,
+            pin=versions.NETWORK_OPERATOR,
             namespace=NAMESPACE,
             values=values,
             depends_on=args.after,
@@ -120,5 +118,5 @@ class NetworkOperator(pulumi.ComponentResource):
             crd_release=self.release,
         )
         self.register_outputs(
-            {"networkOperator": versions.NETWORK_OPERATOR_VERSION, "rdmaResource": RDMA_RESOURCE}
+            {"networkOperator": versions.NETWORK_OPERATOR.version, "rdmaResource": RDMA_RESOURCE}
         )

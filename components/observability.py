@@ -122,9 +122,7 @@ class Observability(pulumi.ComponentResource):
         self.release = release(
             f"{name}-prometheus",
             self,
-            chart=versions.PROMETHEUS_STACK_CHART,
-            repo=versions.PROMETHEUS_STACK_REPO,
-            version=versions.PROMETHEUS_STACK_VERSION,
+            pin=versions.PROMETHEUS_STACK,
             namespace=NAMESPACE,
             values=values,
             depends_on=args.after,
@@ -139,5 +137,5 @@ class Observability(pulumi.ComponentResource):
             crd_release=self.release,
         )
         self.alerts = [rule["alert"] for rule in GPU_ALERTS]
-        self.installed = {"kube-prometheus-stack": versions.PROMETHEUS_STACK_VERSION}
-        self.register_outputs({"prometheusStack": versions.PROMETHEUS_STACK_VERSION, "alerts": self.alerts})
+        self.installed = {"kube-prometheus-stack": versions.PROMETHEUS_STACK.version}
+        self.register_outputs({"prometheusStack": versions.PROMETHEUS_STACK.version, "alerts": self.alerts})

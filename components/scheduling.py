@@ -86,14 +86,12 @@ class Scheduling(pulumi.ComponentResource):
         self.kueue = release(
             f"{name}-kueue",
             self,
-            chart=versions.KUEUE_CHART,
-            repo=versions.KUEUE_REPO,
-            version=versions.KUEUE_VERSION,
+            pin=versions.KUEUE,
             namespace=NAMESPACE,
             values=values,
             depends_on=[*args.after, *([args.monitoring] if args.monitoring is not None else [])],
         )
-        self.installed = {"kueue": versions.KUEUE_VERSION}
+        self.installed = {"kueue": versions.KUEUE.version}
         self.priority_classes = []
         for pc_name, value, preempts, description in PRIORITY_CLASSES:
             k8s.scheduling.v1.PriorityClass(
@@ -106,4 +104,4 @@ class Scheduling(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.priority_classes.append(pc_name)
-        self.register_outputs({"kueue": versions.KUEUE_VERSION, "priorityClasses": self.priority_classes})
+        self.register_outputs({"kueue": versions.KUEUE.version, "priorityClasses": self.priority_classes})

@@ -103,9 +103,7 @@ class Storage(pulumi.ComponentResource):
             nfs = release(
                 f"{name}-csi-driver-nfs",
                 self,
-                chart=versions.NFS_CSI_CHART,
-                repo=versions.NFS_CSI_REPO,
-                version=versions.NFS_CSI_VERSION,
+                pin=versions.NFS_CSI,
                 namespace="kube-system",
                 values={"driver": {"name": "nfs.csi.k8s.io"}},
                 depends_on=args.after,
@@ -124,7 +122,7 @@ class Storage(pulumi.ComponentResource):
             self.classes = [NVME_CLASS, SHARED_CLASS]
             self.installed = {
                 "local-path-provisioner": versions.LOCAL_PATH_VERSION,
-                "csi-driver-nfs": versions.NFS_CSI_VERSION,
+                "csi-driver-nfs": versions.NFS_CSI.version,
             }
         self.register_outputs({"classes": self.classes})
 

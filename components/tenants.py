@@ -111,8 +111,7 @@ class Tenants(pulumi.ComponentResource):
                 release(
                     f"{name}-{tenant.name}",
                     self,
-                    chart=args.chart_path,
-                    version=versions.TENANT_CHART_VERSION,
+                    pin=versions.ChartPin(args.chart_path, None, versions.TENANT_CHART_VERSION),
                     namespace=RELEASE_NAMESPACE,
                     release_name=f"tenant-{tenant.name}",
                     values=values,

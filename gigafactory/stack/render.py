@@ -26,7 +26,7 @@ from gigafactory.errors import GigafactoryError, NotFoundError, StackConfigError
 from gigafactory.project import project_dir
 from gigafactory.site import load_site
 from gigafactory.site.model import LAPTOP_PLATFORMS, Cluster, Site
-from gigafactory.stack.config import PROJECT, StackConfig, load_stack_config
+from gigafactory.stack.config import PROJECT, StackConfig, load_stack_config, stacks
 
 KUBERNETES_VERSION = "1.36.4"
 """Kubernetes version whose schemas rendered objects are validated against (VERSIONS.md)."""
@@ -321,3 +321,16 @@ def render_stack(stack: str, out: Path | None = None, root: Path | None = None) 
     if errors:
         raise ManifestValidationError(errors)
     return result
+
+
+__all__ = [
+    "ManifestValidationError",
+    "RenderResult",
+    "load_stack_config",
+    "render_stack",
+    "resolve_target",
+    "run_program",
+    "stacks",
+    "validate_objects",
+    "write_output",
+]

@@ -10,7 +10,8 @@ from typing import Any
 
 import yaml
 
-from gigafactory.stack.render import RenderResult, render_stack, stacks
+from gigafactory.stack.config import stacks
+from gigafactory.stack.render import RenderResult, render_stack
 from tests.conftest import REPO
 
 NARVIK_STACKS = [f"narvik-c{i}" for i in range(1, 7)]

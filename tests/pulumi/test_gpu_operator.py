@@ -51,7 +51,7 @@ def test_laptops_simulate_gpus_without_driver_or_toolkit() -> None:
     for stack in ("kind", "minikube"):
         rels = releases(rendered(stack))
         release = rels["gpu-operator"]["inputs"]
-        assert release["chart"] == f"{versions.FAKE_GPU_OPERATOR_REPO}/{versions.FAKE_GPU_OPERATOR_CHART}", (
+        assert release["chart"] == f"{versions.FAKE_GPU_OPERATOR.repo}/{versions.FAKE_GPU_OPERATOR.chart}", (
             stack
         )
         assert "driver" not in release["values"] and "toolkit" not in release["values"], stack
@@ -67,8 +67,8 @@ def test_gpu_operator_values_differ_between_kind_and_bare_metal() -> None:
     kind = releases(rendered("kind"))["gpu-operator"]["inputs"]
     metal = releases(rendered("narvik-c1"))["gpu-operator"]["inputs"]
     assert kind["chart"] != metal["chart"]
-    assert metal["chart"] == versions.GPU_OPERATOR_CHART
-    assert metal["repositoryOpts"] == {"repo": versions.GPU_OPERATOR_REPO}
+    assert metal["chart"] == versions.GPU_OPERATOR.chart
+    assert metal["repositoryOpts"] == {"repo": versions.GPU_OPERATOR.repo}
 
 
 def test_nvl72_pools_get_compute_domains() -> None:

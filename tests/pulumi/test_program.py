@@ -14,18 +14,20 @@ import yaml
 
 from components import versions
 from gigafactory.errors import SiteFileError, StackConfigError
-from gigafactory.stack.render import RenderResult, render_stack, stacks, validate_objects
+from gigafactory.stack.config import stacks
+from gigafactory.stack.render import RenderResult, render_stack, validate_objects
 from tests.conftest import NARVIK, REPO, site_data
 from tests.pulumi.conftest import ALL_STACKS, NARVIK_STACKS, RELEASE, make_project, releases, rendered
 
 # API group of each custom resource -> the chart whose release installs its CRD.
 CRD_CHART = {
-    "kueue.x-k8s.io": versions.KUEUE_CHART,
-    "monitoring.coreos.com": versions.PROMETHEUS_STACK_CHART,
-    "mellanox.com": versions.NETWORK_OPERATOR_CHART,
-    "nv-ipam.nvidia.com": versions.NETWORK_OPERATOR_CHART,
+    "kueue.x-k8s.io": versions.KUEUE.chart,
+    "monitoring.coreos.com": versions.PROMETHEUS_STACK.chart,
+    "mellanox.com": versions.NETWORK_OPERATOR.chart,
+    "nv-ipam.nvidia.com": versions.NETWORK_OPERATOR.chart,
 }
-PINNED = {v for k, v in vars(versions).items() if k.endswith("_VERSION") and isinstance(v, str)}
+PINS = {v for v in vars(versions).values() if isinstance(v, versions.ChartPin)}
+PINNED = {p.version for p in PINS} | {versions.TENANT_CHART_VERSION}
 # A bare-metal stack: 10 components, ~8 releases and a few objects per pool and tenant.
 MAX_RESOURCES_PER_STACK = 60
 
@@ -134,8 +136,8 @@ def test_stack_outputs_report_pools_gpus_and_versions() -> None:
     assert outputs["pools"]["train"]["gpus"] == 224 * 18 * 4  # 16,128
     assert outputs["pools"]["train"]["queue"] == "c6-train"
     assert outputs["gpus"] == 224 * 18 * 4
-    assert outputs["installed"]["gpu-operator"] == versions.GPU_OPERATOR_VERSION
-    assert outputs["installed"]["kueue"] == versions.KUEUE_VERSION
+    assert outputs["installed"]["gpu-operator"] == versions.GPU_OPERATOR.version
+    assert outputs["installed"]["kueue"] == versions.KUEUE.version
     assert outputs["gpuDriver"] == "host"
     assert rendered("kind").outputs["gpuMode"] == "simulated"
 
@@ -202,8 +204,8 @@ def test_cli_render_writes_the_offline_plan(tmp_path: Path) -> None:
     )
     assert flavor["spec"]["nodeTaints"][0]["key"] == "nvidia.com/gpu"
     release = yaml.safe_load((tmp_path / "releases" / "gpu-operator.yaml").read_text(encoding="utf-8"))
-    assert release["version"] == versions.GPU_OPERATOR_VERSION
-    assert release["repository"] == versions.GPU_OPERATOR_REPO
+    assert release["version"] == versions.GPU_OPERATOR.version
+    assert release["repository"] == versions.GPU_OPERATOR.repo
 
 
 def test_cli_render_bad_stack_is_one_line_exit_2() -> None:

@@ -11,7 +11,7 @@ from tests.pulumi.conftest import kind_of, releases, rendered
 def test_kueue_is_pinned_from_its_oci_chart() -> None:
     kueue = releases(rendered("narvik-c1"))["kueue"]["inputs"]
     assert kueue["chart"] == "oci://registry.k8s.io/kueue/charts/kueue"
-    assert kueue["version"] == versions.KUEUE_VERSION == "0.19.2"
+    assert kueue["version"] == versions.KUEUE.version == "0.19.2"
 
 
 def test_kueue_accounts_gpus_only() -> None:
