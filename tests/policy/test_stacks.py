@@ -152,7 +152,7 @@ def test_check_stack_exits_1_on_a_mandatory_violation(monkeypatch: pytest.Monkey
     """A mutated program (the Kueue chart unpinned) fails the offline check like the pack would."""
     from components import versions
 
-    monkeypatch.setattr(versions, "KUEUE_VERSION", "")
+    monkeypatch.setattr(versions, "KUEUE", versions.ChartPin(versions.KUEUE.chart, versions.KUEUE.repo, ""))
     res = runner.invoke(app, ["check", "--stack", "kind", "-f", "json"])
     assert res.exit_code == 1, res.output
     (v,) = [v for v in json.loads(res.stdout)["violations"] if v["level"] == "mandatory"]
