@@ -34,7 +34,7 @@ def test_project_is_found_by_walking_up_from_the_working_directory(tmp_path: Pat
     deep = tmp_path / "sites" / "nested"
     deep.mkdir(parents=True)
     assert project_dir(deep) == tmp_path.resolve()
-    with pytest.raises(ProjectNotFoundError, match="no Pulumi.yaml in"):
+    with pytest.raises(ProjectNotFoundError, match=r"no Pulumi\.yaml in"):
         project_dir(Path("/"))
 
 
