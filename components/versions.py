@@ -1,6 +1,6 @@
 """Every chart and image the Pulumi program installs, pinned in one place.
 
-Each pin names its source; the starting matrix is shared/reference/VERSIONS.md. Bump a pin
+Each pin names its source; the starting matrix is VERSIONS.md of the team's shared reference (outside this repository). Bump a pin
 here and nowhere else: components read these constants, tests check every Helm release
 carries one, and stack outputs report them.
 """
