@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,7 +11,14 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from gigafactory.baremetal.provision import PLAYBOOKS, Progress, ProvisionResult, run
+from gigafactory.baremetal.provision import (
+    KEEP_RUNS,
+    PLAYBOOKS,
+    Progress,
+    ProvisionResult,
+    load_extra_vars,
+    run,
+)
 from gigafactory.errors import GigafactoryError
 
 
@@ -49,29 +55,34 @@ def provision(
         typer.Option("--inventory", "-i", help="Use this inventory instead of the site's (labs, tests)."),
     ] = None,
     extra_vars: Annotated[
-        str | None, typer.Option("--extra-vars", "-e", help="Extra variables as JSON, or @file.json.")
+        str | None,
+        typer.Option(
+            "--extra-vars",
+            "-e",
+            help="Extra variables as a JSON object, or @file.json. Variables named like a secret "
+            "(password, token, secret, api_key, private_key, credential) never reach the artifacts.",
+        ),
     ] = None,
     artifacts: Annotated[
-        Path, typer.Option("--artifacts", help="Where runner artifacts are kept, one folder per run.")
+        Path, typer.Option("--artifacts", help="Where runner artifacts are kept, one private folder per run.")
     ] = Path("out/provision"),
+    keep_runs: Annotated[
+        int,
+        typer.Option(
+            "--keep-runs", min=1, help="Run folders kept under --artifacts; older ones are deleted."
+        ),
+    ] = KEEP_RUNS,
 ) -> None:
-    """Run PLAYBOOK for the site: live progress, a summary per host, exit 1 on failed hosts."""
-    variables: dict[str, Any] = {}
-    if extra_vars:
-        try:
-            text = Path(extra_vars[1:]).read_text() if extra_vars.startswith("@") else extra_vars
-            variables = json.loads(text)
-        except OSError as exc:
-            typer.echo(
-                f"gigafactory: error: --extra-vars {extra_vars}: cannot read: {exc.strerror}", err=True
-            )
-            raise typer.Exit(2) from None
-        except json.JSONDecodeError as exc:
-            typer.echo(f"gigafactory: error: --extra-vars is not JSON: {exc}", err=True)
-            raise typer.Exit(2) from None
-        if not isinstance(variables, dict):
-            typer.echo("gigafactory: error: --extra-vars must be a JSON object", err=True)
-            raise typer.Exit(2)
+    """Run PLAYBOOK for the site: live progress, a summary per host, exit 1 on failed hosts.
+
+    Exit 2, before any play runs, on bad input: the inventory cannot be built, the cluster is
+    unknown, --limit matches no host, --extra-vars cannot be read, or ansible-playbook is missing.
+    Exit 130 when interrupted."""
+    try:
+        variables: dict[str, Any] = load_extra_vars(extra_vars) if extra_vars else {}
+    except GigafactoryError as exc:
+        typer.echo(f"gigafactory: error: {exc}", err=True)
+        raise typer.Exit(2) from None
     console = Console(stderr=True)
     with Live(Text("starting"), console=console, transient=True) as live:
         try:
@@ -85,12 +96,15 @@ def provision(
                 diff=diff,
                 extra_vars=variables,
                 artifacts_root=artifacts,
+                keep_runs=keep_runs,
                 on_event=lambda progress, _event: live.update(_status_line(progress)),
             )
         except GigafactoryError as exc:
             live.stop()
             typer.echo(f"gigafactory: error: {exc}", err=True)
             raise typer.Exit(2) from None
+    if result.status == "canceled":
+        raise KeyboardInterrupt  # the runner stopped Ansible on Ctrl-C; main() prints one line
     Console().print(_summary(result))
     typer.echo(f"artifacts: {result.artifact_dir}")
     if result.failed:

@@ -54,9 +54,10 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
         try:
-            from gigafactory.errors import GigafactoryError
             from gigafactory.baremetal.inventory import build
+            from gigafactory.errors import GigafactoryError
             from gigafactory.site import load_site
+            from gigafactory.site.load import address_plan_fits
         except ImportError as exc:
             raise AnsibleParserError(
                 f"gigafactory_site needs the gigafactory package on the controller: {exc}"
@@ -66,11 +67,15 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]
             site_path = os.path.join(os.path.dirname(os.path.abspath(path)), site_path)
         cluster = self.get_option("cluster")
         try:
-            inv = build(load_site(site_path), cluster)
+            site = load_site(site_path)
+            address_plan_fits(site)  # never emit hosts whose addresses fall outside their hall
+            inv = build(site, cluster)
         except GigafactoryError as exc:
             raise AnsibleParserError(str(exc)) from exc
         except KeyError:
             raise AnsibleParserError(f"{site_path}: no cluster {cluster!r}") from None
+        except (RecursionError, MemoryError, OSError) as exc:  # never a half-built inventory
+            raise AnsibleParserError(f"{site_path}: cannot load: {type(exc).__name__}") from None
 
         add_group = self.inventory.add_group
         add_host = self.inventory.add_host
