@@ -339,15 +339,15 @@ def validate(site: Site, file: str = "<site>") -> Site:
     ]
     _collide(file, kueue, "Kueue object name")
     # Hall networks: no two overlap, management and BMC included.
-    nets = []
+    nets: list[tuple[str, ipaddress.IPv4Network]] = []
     for hi, h in enumerate(site.halls):
         nets.append((f"halls[{hi}].mgmt_cidr", ipaddress.IPv4Network(h.mgmt_cidr)))
         nets.append((f"halls[{hi}].bmc_cidr", ipaddress.IPv4Network(h.bmc_cidr)))
-    for i, (path_a, a) in enumerate(nets):
-        for path_b, b in nets[:i]:
-            if a.overlaps(b):
+    for i, (path_a, net_a) in enumerate(nets):
+        for path_b, net_b in nets[:i]:
+            if net_a.overlaps(net_b):
                 raise SiteFileError(
-                    file, path_a, f"{a} overlaps {path_b} ({b}); allowed: a network of its own"
+                    file, path_a, f"{net_a} overlaps {path_b} ({net_b}); allowed: a network of its own"
                 )
     return site
 

@@ -1,0 +1,81 @@
+"""The rollout-time model: batches of whole racks inside scalable units, wall time, GPUs out."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from gigafactory.cli import app
+from gigafactory.planning.rollout import StepCosts, plan_rollout
+from gigafactory.site import load_site
+from tests.conftest import NARVIK
+
+# Default step costs: drain 5 + install 10 + reboot 8 + health 5 + burn-in 30 = 58 min per node,
+# plus 2 min per batch.
+PER_NODE = 5 + 10 + 8 + 5 + 30
+
+
+def test_default_batches_are_a_canary_rack_then_whole_scalable_units() -> None:
+    c1 = plan_rollout(load_site(NARVIK), "c1").clusters[0]
+    train = [b for b in c1.batches if b.pool == "train"]
+    # 232 racks = 29 SUs of 8: canary rack 1, the other 7 racks of SU 1, then 28 whole SUs = 30 batches
+    assert len(train) == 1 + 1 + 28 == 30
+    assert train[0].canary and train[0].racks == ("hall-a-r0001",) and train[0].nodes == 18
+    assert len(train[1].racks) == 7 and train[1].racks[0] == "hall-a-r0002"
+    assert all(len(b.racks) == 8 for b in train[2:])
+    for b in train:  # never across a scalable unit: racks of one batch share their SU
+        assert len({(int(r.rsplit("r", 1)[1]) - 1) // 8 for r in b.racks}) == 1, b.racks
+    # system (3 racks) and storage (2 racks) follow, one batch each
+    assert [b.pool for b in c1.batches[30:]] == ["system", "storage"]
+
+
+def test_wall_time_and_gpus_out_by_hand() -> None:
+    plan = plan_rollout(load_site(NARVIK))
+    # every batch is at most 8 racks x 18 = 144 nodes < 200 forks: one wave of 58 min + 2 min = 60 min
+    c1 = plan.clusters[0]
+    assert all(b.minutes == PER_NODE + 2 == 60 for b in c1.batches)
+    assert len(c1.batches) == 32 and c1.minutes == 32 * 60
+    # c6 has 28 SUs: 1 + 1 + 27 + 2 = 31 batches
+    assert len(plan.clusters[5].batches) == 31
+    # clusters in parallel: the longest cluster, 32 h; over the 24 h window
+    assert plan.minutes == 32 * 60 and not plan.fits_window
+    # worst moment: every cluster drains a whole SU at once, 6 x 144 trays x 4 GPUs = 3,456
+    assert plan.max_gpus_out == 6 * 144 * 4 == 3456
+    assert plan.batch_count == 5 * 32 + 31 == 191
+
+
+def test_two_sus_per_batch_fit_a_day_with_enough_forks() -> None:
+    plan = plan_rollout(load_site(NARVIK), batch_racks=16, forks=300)
+    c1 = plan.clusters[0]
+    # canary, rest of SU 1, then 28 SUs two at a time = 14, plus system and storage = 18 batches of 60 min
+    assert len(c1.batches) == 1 + 1 + 14 + 2 == 18
+    assert plan.minutes == 18 * 60 and plan.fits_window
+    # the suggestion: 16 racks (2 SUs) with forks >= 16 x 18 = 288 trays
+    assert plan.suggestion == (16, 288)
+
+
+def test_forks_below_the_batch_size_add_waves() -> None:
+    plan = plan_rollout(load_site(NARVIK), "c1", batch_racks=16, forks=200)
+    big = [b for b in plan.clusters[0].batches if b.nodes == 288]
+    # 288 trays with 200 forks: ceil(288 / 200) = 2 waves of 58 min + 2 = 118 min
+    assert big and all(b.minutes == 2 * PER_NODE + 2 == 118 for b in big)
+
+
+def test_serial_mode_adds_the_clusters_and_custom_costs_apply() -> None:
+    costs = StepCosts(drain=1, install=1, reboot=1, health=1, burnin=1, batch_overhead=0)
+    plan = plan_rollout(load_site(NARVIK), costs=costs, mode="serial")
+    # 5 clusters x 32 batches + 31 batches, 5 min each
+    assert plan.minutes == (5 * 32 + 31) * 5
+    assert plan.max_gpus_out == 144 * 4, "serial: one cluster's batch at a time"
+
+
+def test_cli_json_and_bad_cluster() -> None:
+    runner = CliRunner()
+    res = runner.invoke(app, ["rollout-plan", str(NARVIK), "-c", "c2", "-f", "json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert data["batch_count"] == 32 and data["minutes"] == 32 * 60
+    assert data["clusters"][0]["batches"][0]["canary"] is True
+    bad = runner.invoke(app, ["rollout-plan", str(NARVIK), "-c", "c9"])
+    assert bad.exit_code != 0
