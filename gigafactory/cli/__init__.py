@@ -12,6 +12,8 @@ from gigafactory.cli import inventory as _inventory
 from gigafactory.cli import kind as _kind
 from gigafactory.cli import provision as _provision
 from gigafactory.cli import render as _render
+from gigafactory.cli import rollout as _rollout
+from gigafactory.cli import sim as _sim
 from gigafactory.cli import site as _site
 from gigafactory.errors import GigafactoryError
 from gigafactory.project import set_project_dir
@@ -45,13 +47,27 @@ _site.register(app)
 _inventory.register(app)
 _provision.register(app)
 _render.register(app)
+_rollout.register(app)
 _kind.register(app)
+_sim.register(app)
+
+
+EXIT_INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
 
 
 def main() -> None:
-    """Console entry point: bad input is one line on stderr and exit 2, never a traceback."""
+    """Console entry point: bad input is one line on stderr and exit 2, never a traceback;
+    Ctrl-C is one line and exit 130 (Typer turns KeyboardInterrupt into exit 130 silently)."""
     try:
         app()
     except GigafactoryError as exc:
         print(f"gigafactory: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:  # before or after Typer's own handling
+        print("gigafactory: interrupted", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
+    except SystemExit as exc:
+        if exc.code == EXIT_INTERRUPTED:
+            print("gigafactory: interrupted", file=sys.stderr)
+        raise
