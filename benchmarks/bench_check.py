@@ -36,8 +36,9 @@ def _median_process(args: list[str], runs: int) -> tuple[float, list[float]]:
 
 
 def _split(runs: int) -> None:
-    from gigafactory.policy.engine import context_from_config, report_for
-    from gigafactory.stack.render import load_stack_config, render_stack, stacks
+    from gigafactory.policy.engine import report_for, stack_context
+    from gigafactory.stack.config import load_stack_config, stacks
+    from gigafactory.stack.render import render_stack
 
     print(f"{'stack':<12} {'resources':>9} {'render ms':>10} {'policies ms':>12}")
     for stack in stacks(REPO):
@@ -48,7 +49,8 @@ def _split(runs: int) -> None:
             rendered = render_stack(stack, root=REPO)
             render_t.append(time.perf_counter() - t)
             t = time.perf_counter()
-            ctx = context_from_config(stack, load_stack_config(stack, REPO).get, REPO)
+            config = load_stack_config(stack, REPO)
+            ctx = stack_context(stack, config.site, config.cluster, config.platform, REPO)
             report = report_for(ctx, rendered.resources)
             policy_t.append(time.perf_counter() - t)
             count = len(report.resources)

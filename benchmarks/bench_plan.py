@@ -79,7 +79,7 @@ def synthetic_site(gpus: int) -> dict[str, object]:
 
 def _median_in_process(path: Path, runs: int) -> float:
     from gigafactory.planning.plan import plan
-    from gigafactory.policy.site_rules import evaluate
+    from gigafactory.policy.engine import evaluate
     from gigafactory.site import load_site
 
     times = []

@@ -14,19 +14,11 @@ __main__.py builds the PolicyPack from ``policies()``; tests call each policy's 
 
 from __future__ import annotations
 
-import functools
-import sys
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    # The library of this checkout, also when the pack's environment has not installed it.
-    sys.path.insert(0, str(ROOT))
-
-import pulumi  # noqa: E402
-from pulumi_policy import (  # noqa: E402
+import pulumi
+from pulumi_policy import (
     EnforcementLevel,
     Policy,
     PolicyConfigSchema,
@@ -36,29 +28,17 @@ from pulumi_policy import (  # noqa: E402
     StackValidationArgs,
     StackValidationPolicy,
 )
-from pulumi_policy.proxy import UnknownValueError  # noqa: E402
+from pulumi_policy.proxy import UnknownValueError
 
-from gigafactory.errors import GigafactoryError, StackConfigError  # noqa: E402
-from gigafactory.policy.engine import (  # noqa: E402
-    CONFIG_CLUSTER,
-    CONFIG_PLATFORM,
-    CONFIG_SITE,
-    PACK_NAME,
-    PolicyInfo,
-    catalogue,
-    context_from_config,
-    site_findings,
-    threshold_schema,
-    with_overrides,
-)
-from gigafactory.policy.resource_rules import (  # noqa: E402
-    RESOURCE_RULES,
-    UNKNOWN,
-    Resource,
-    StackContext,
-    normalize,
-    run_rule,
-)
+from gigafactory.errors import GigafactoryError, StackConfigError
+from gigafactory.policy.config import RuleConfig, with_overrides
+from gigafactory.policy.docs import threshold_schema
+from gigafactory.policy.engine import PACK_NAME, PolicyInfo, catalogue, site_findings, stack_context
+from gigafactory.policy.resource_rules import RESOURCE_RULES, run_rule
+from gigafactory.policy.resources import UNKNOWN, Resource, normalize
+from gigafactory.policy.rule import StackContext
+from gigafactory.project import project_dir
+from gigafactory.stack.config import from_strings
 
 __all__ = ["PACK_NAME", "plain", "policies", "stack_config_context"]
 
@@ -91,26 +71,24 @@ def plain(value: Any) -> Any:
     return normalize(value)
 
 
-@functools.lru_cache(maxsize=8)
-def _cached_context(stack: str, keys: tuple[tuple[str, str | None], ...], mtime: float) -> StackContext:
-    return context_from_config(stack, dict(keys).get, ROOT)
+def _engine_config(full_key: str) -> str | None:
+    """A config value the Pulumi CLI handed to the pack (``gigafactory:site``), or None."""
+    namespace, _, key = full_key.partition(":")
+    value = pulumi.Config(namespace).get(key)
+    return None if value is None else str(value)
 
 
 def stack_config_context() -> StackContext:
-    """The stack's site and cluster from its config (gigafactory:site, gigafactory:cluster,
-    gigafactory:platform), which the Pulumi CLI hands to the pack."""
+    """The stack's site and cluster from its config, which the Pulumi CLI hands to the pack,
+    read through the typed stack config (gigafactory.stack.config); relative site files are
+    taken from the project the pack runs in (gigafactory.project.project_dir)."""
     try:
         stack = pulumi.get_stack()
-        config = pulumi.Config("gigafactory")
-        keys = tuple((key, config.get(key)) for key in (CONFIG_SITE, CONFIG_CLUSTER, CONFIG_PLATFORM))
     except Exception as exc:  # the SDK raises plain exceptions when the engine gave no settings
         raise StackConfigError(f"cannot read the stack config: {exc}") from None
-    site = dict(keys)[CONFIG_SITE]
-    path = Path(site) if site else None
-    if path is not None and not path.is_absolute():
-        path = ROOT / path
-    mtime = path.stat().st_mtime if path is not None and path.exists() else 0.0
-    return _cached_context(stack, keys, mtime)
+    root = project_dir()
+    config = from_strings(stack, _engine_config, root)
+    return stack_context(stack, config.site, config.cluster, config.platform, root)
 
 
 def _context(load: ContextLoader) -> tuple[StackContext | None, str]:
@@ -125,8 +103,19 @@ def _level(info: PolicyInfo) -> EnforcementLevel:
 
 
 def _schema(info: PolicyInfo) -> PolicyConfigSchema | None:
-    props = threshold_schema(info.config)
+    props = threshold_schema(info)
     return PolicyConfigSchema(props) if props else None
+
+
+def _config(
+    info: PolicyInfo, overrides: Mapping[str, Any] | None, report: ReportViolation
+) -> RuleConfig | None:
+    """The rule's config with the pack config's thresholds; a bad threshold fails closed."""
+    try:
+        return with_overrides(info.config, info.declared, overrides, info.name)
+    except GigafactoryError as exc:
+        report(f"{exc}; the policy fails closed", None)
+        return None
 
 
 def _site_policy(info: PolicyInfo, load: ContextLoader) -> StackValidationPolicy:
@@ -135,7 +124,9 @@ def _site_policy(info: PolicyInfo, load: ContextLoader) -> StackValidationPolicy
         if ctx is None:
             report(why, None)
             return
-        rc = with_overrides(info.config, args.get_config())
+        rc = _config(info, args.get_config(), report)
+        if rc is None:
+            return
         for subject, message in site_findings(info.name, ctx, rc):
             report(f"{subject}: {message}", None)
 
@@ -165,7 +156,9 @@ def _resource_rule_policy(info: PolicyInfo, load: ContextLoader) -> Policy:
             if why:
                 report(why, None)
                 return
-            rc = with_overrides(info.config, args.get_config())
+            rc = _config(info, args.get_config(), report)
+            if rc is None:
+                return
             resource = Resource(args.resource_type, args.name, plain(args.props), args.urn)
             for _, message in run_rule(rule, [resource], rc, ctx):
                 report(message, None)
@@ -183,7 +176,9 @@ def _resource_rule_policy(info: PolicyInfo, load: ContextLoader) -> Policy:
         if why:
             report(why, None)
             return
-        rc = with_overrides(info.config, args.get_config())
+        rc = _config(info, args.get_config(), report)
+        if rc is None:
+            return
         for r, message in run_rule(rule, _resources(args), rc, ctx):
             report(message, r.urn if r is not None and r.urn else None)
 

@@ -10,14 +10,9 @@ import pytest
 
 from gigafactory.errors import PolicyConfigError
 from gigafactory.planning.plan import plan
-from gigafactory.policy.site_rules import (
-    SITE_RULES,
-    Violation,
-    default_policy,
-    evaluate,
-    has_mandatory,
-    load_policy,
-)
+from gigafactory.policy.engine import default_policy, evaluate, has_mandatory, load_policy
+from gigafactory.policy.rule import Violation
+from gigafactory.policy.site_rules import SITE_RULES
 from gigafactory.site import parse_site
 from tests.conftest import KIND, NARVIK, site_data
 

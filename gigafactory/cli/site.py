@@ -9,9 +9,9 @@ from typing import Annotated
 
 import typer
 
-from gigafactory.errors import GigafactoryError, StackConfigError
+from gigafactory.errors import GigafactoryError
 from gigafactory.planning.plan import plan as make_plan
-from gigafactory.policy.site_rules import evaluate, has_mandatory, load_policy
+from gigafactory.policy.engine import check_stacks, evaluate, has_mandatory, load_policy
 from gigafactory.report.tables import print_tables, report_dict
 from gigafactory.site import load_site
 
@@ -72,19 +72,8 @@ AllStacksOpt = Annotated[bool, typer.Option("--all-stacks", help="Check every st
 
 def _run_stacks(names: list[str] | None, fmt: Format, policy: Path | None) -> bool:
     """Check stacks ``names`` (None: all) and print their reports; True on a mandatory violation."""
-    from gigafactory.policy.engine import check_stack, stack_names  # renders under Pulumi mocks
-
     try:
-        config = load_policy(policy)
-        known = stack_names()
-        for name in names or []:
-            if name not in known:
-                raise StackConfigError(
-                    f"stack {name!r}: no file stacks/Pulumi.{name}.yaml; allowed: {', '.join(known) or '(none)'}"
-                )
-        if not (names or known):
-            raise StackConfigError("no stacks: stacks/ has no Pulumi.<stack>.yaml")
-        reports = [check_stack(name, config) for name in names or known]
+        reports = check_stacks(names, load_policy(policy))
     except GigafactoryError as exc:
         raise fail(exc) from None
     if fmt is Format.json:

@@ -1,62 +1,121 @@
-"""Every policy of a stack in one place: the site rules and the resource rules.
+"""The policy engine: every rule over a site file, or over one stack or all of them.
 
-The policy pack (``policy/``) and ``gigafactory check --stack`` both run what is defined
-here, so a pull request sees the same verdict offline as ``pulumi preview`` gives:
+The policy pack (``policy/``), ``gigafactory plan/check SITE`` and ``gigafactory check
+--stack / --all-stacks`` all run what is defined here, so a pull request sees the same
+verdict offline as ``pulumi preview`` gives:
 
-- site rules (gigafactory.policy.site_rules) run as stack policies, for the stack's site, keeping
-  the findings about the whole site and about the stack's cluster;
+- site rules (gigafactory.policy.site_rules) run for a site file, and as stack policies
+  for the stack's site, keeping the findings whose subject concerns the stack's cluster;
 - resource rules (gigafactory.policy.resource_rules) run over the resources the stack declares.
 
-The catalogue also yields the pack's config file (levels and thresholds of the versioned
-policy file) with its JSON schema, and the policy table in docs/policies.md. Nothing
-here imports pulumi at module import time; ``check_stack`` imports the renderer.
+Levels and thresholds come from the policy file (gigafactory.policy.config), checked
+against the thresholds each rule declares. Nothing here imports pulumi at module import
+time; checking a stack imports the renderer.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import functools
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources as package_files
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from gigafactory.errors import StackConfigError
 from gigafactory.planning.plan import SitePlan
-from gigafactory.policy.resource_rules import (
-    RESOURCE_RULES,
-    Resource,
-    StackContext,
-    rule_config,
-    run_rule,
-)
-from gigafactory.policy.site_rules import (
-    SITE_RULE_CHECKS,
-    SITE_RULES,
+from gigafactory.planning.plan import plan as make_plan
+from gigafactory.policy.config import (
+    Declared,
     PolicyConfig,
     RuleConfig,
-    Violation,
-    default_policy,
+    Threshold,
+    parse_policy,
+    read_policy_data,
 )
+from gigafactory.policy.resource_rules import RESOURCE_RULES, run_rule
+from gigafactory.policy.resources import Resource
+from gigafactory.policy.rule import (
+    Rule,
+    Scope,
+    SiteFinding,
+    StackContext,
+    Violation,
+    has_mandatory,
+    resource_subject,
+    stack_subject,
+)
+from gigafactory.policy.site_rules import SITE_RULES
 from gigafactory.project import project_dir
+from gigafactory.site.model import Site
+
+__all__ = [
+    "PACK_NAME",
+    "PolicyInfo",
+    "StackReport",
+    "catalogue",
+    "check_stack",
+    "check_stacks",
+    "declared_thresholds",
+    "default_policy",
+    "evaluate",
+    "evaluate_stack",
+    "has_mandatory",
+    "load_policy",
+    "report_for",
+    "site_findings",
+    "stack_context",
+]
 
 PACK_NAME = "gigafactory"
-# Stack configuration keys the Pulumi program reads (namespace "gigafactory").
-CONFIG_SITE = "site"
-CONFIG_CLUSTER = "cluster"
-CONFIG_PLATFORM = "platform"
+DEFAULT_POLICY = "policy.yaml"
+"""The packaged policy file, in gigafactory/data."""
 
 # ---------------------------------------------------------------------------------------
-# The catalogue
+# The catalogue and the policy file
 # ---------------------------------------------------------------------------------------
+
+
+def declared_thresholds() -> Declared:
+    """What every rule declares, by policy-file section: the schema of a policy file."""
+    return {
+        "rules": {name: r.thresholds for name, r in SITE_RULES.items()},
+        "resource_rules": {name: r.thresholds for name, r in RESOURCE_RULES.items()},
+    }
+
+
+@functools.cache
+def default_policy() -> PolicyConfig:
+    """The packaged, versioned policy file (gigafactory/data/policy.yaml)."""
+    path = package_files.files("gigafactory.data").joinpath(DEFAULT_POLICY)
+    with package_files.as_file(path) as file:
+        data = read_policy_data(file)
+    return parse_policy(data, "gigafactory/data/policy.yaml", declared_thresholds())
+
+
+def load_policy(path: str | Path | None) -> PolicyConfig:
+    """A policy file checked against the rules' declarations, or the packaged default when
+    ``path`` is None. A resource rule the file leaves out takes the packaged entry.
+    Raises PolicyConfigError naming the file and the field."""
+    if path is None:
+        return default_policy()
+    return parse_policy(read_policy_data(path), str(path), declared_thresholds(), default_policy())
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyInfo:
+    """A rule as the pack and the docs show it: with its level and thresholds."""
+
     name: str
-    kind: Literal["site", "stack", "resource"]
-    """site: a site rule run as a stack policy; stack / resource: a resource rule's scope."""
+    kind: Scope
+    """site: a site rule (a stack policy in the pack); stack / resource: a resource rule's scope."""
     checks: str
     config: RuleConfig
+    declared: Mapping[str, Threshold]
+    """The thresholds the rule reads, with their types."""
+    needs_context: bool
 
     @property
     def level(self) -> str:
@@ -64,61 +123,20 @@ class PolicyInfo:
 
     @property
     def thresholds(self) -> dict[str, Any]:
-        return dict(self.config.model_extra or {})
+        """Threshold values as JSON-ready data."""
+        return self.config.plain_thresholds()
+
+
+def _info(rule: Rule[Any], config: RuleConfig) -> PolicyInfo:
+    return PolicyInfo(rule.name, rule.scope, rule.checks, config, rule.thresholds, rule.needs_context)
 
 
 def catalogue(config: PolicyConfig | None = None) -> list[PolicyInfo]:
     """Every policy of the pack, site rules first, each with its level and thresholds."""
     cfg = config or default_policy()
-    out = [PolicyInfo(name, "site", SITE_RULE_CHECKS[name], cfg.rule(name)) for name in SITE_RULES]
-    out += [
-        PolicyInfo(name, rule.scope, rule.checks, rule_config(cfg, name))
-        for name, rule in RESOURCE_RULES.items()
-    ]
+    out = [_info(r, cfg.rules[name]) for name, r in SITE_RULES.items()]
+    out += [_info(r, cfg.resource_rules[name]) for name, r in RESOURCE_RULES.items()]
     return out
-
-
-def _json_type(value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"type": "boolean"}
-    if isinstance(value, int):
-        return {"type": "integer"}
-    if isinstance(value, float):
-        return {"type": "number"}
-    if isinstance(value, str):
-        return {"type": "string"}
-    if isinstance(value, list):
-        items = _json_type(value[0]) if value else {}
-        return {"type": "array", "items": items} if items else {"type": "array"}
-    return {"type": "object"}
-
-
-def threshold_schema(rc: RuleConfig) -> dict[str, dict[str, Any]]:
-    """JSON schema properties of a rule's thresholds, typed by the versioned defaults."""
-    return {key: {**_json_type(value), "default": value} for key, value in (rc.model_extra or {}).items()}
-
-
-def with_overrides(rc: RuleConfig, overrides: Mapping[str, Any] | None) -> RuleConfig:
-    """The rule config with thresholds from the pack's config (``--policy-pack-config``).
-
-    Config arrives through protobuf, where every number is a float: a threshold whose
-    default is an integer keeps integer type when the value is whole.
-    """
-    if not overrides:
-        return rc
-    extra = dict(rc.model_extra or {})
-    for key, value in overrides.items():
-        if key not in extra:
-            continue  # enforcementLevel, or a key the schema does not know
-        if isinstance(extra[key], int) and not isinstance(extra[key], bool) and isinstance(value, float):
-            value = int(value) if value.is_integer() else value
-        extra[key] = value
-    return RuleConfig.model_validate({"level": rc.level, "source": rc.source, **extra})
-
-
-def pack_config(config: PolicyConfig | None = None) -> dict[str, dict[str, Any]]:
-    """The --policy-pack-config document: enforcement level and thresholds of every policy."""
-    return {p.name: {"enforcementLevel": p.level, **p.thresholds} for p in catalogue(config)}
 
 
 # ---------------------------------------------------------------------------------------
@@ -126,22 +144,31 @@ def pack_config(config: PolicyConfig | None = None) -> dict[str, dict[str, Any]]
 # ---------------------------------------------------------------------------------------
 
 
-def concerns_cluster(subject: str, cluster: str) -> bool:
-    """Whether a site-rule finding belongs in a stack of ``cluster``: findings about the
-    site, its grid or a hall belong in every stack; those about a cluster or pool in its own."""
-    kind, _, rest = subject.partition("/")
-    if kind == "cluster":
-        return rest == cluster
-    if kind == "pool":
-        return rest.split("/", 1)[0] == cluster
-    return True
+def evaluate(site: Site, plan: SitePlan, config: PolicyConfig | None = None) -> list[Violation]:
+    """Every site rule over a site, in a stable order; disabled rules are skipped."""
+    cfg = config or default_policy()
+    out: list[Violation] = []
+    for name, rule in SITE_RULES.items():
+        rc = cfg.rules[name]
+        if rc.level == "disabled":
+            continue
+        out.extend(
+            Violation(name, rc.level, subject, message) for subject, message in rule.check(site, plan, rc)
+        )
+    return out
 
 
-def site_findings(name: str, ctx: StackContext, rc: RuleConfig) -> Iterator[tuple[str, str]]:
+def site_findings(name: str, ctx: StackContext, rc: RuleConfig) -> Iterator[SiteFinding]:
     """(subject, message) of site rule ``name`` that concern the stack's cluster."""
-    for subject, message in SITE_RULES[name](ctx.site, ctx.plan, rc):
-        if concerns_cluster(subject, ctx.cluster.name):
+    for subject, message in SITE_RULES[name].check(ctx.site, ctx.plan, rc):
+        if subject.concerns(ctx.cluster.name):
             yield subject, message
+
+
+_NO_CONTEXT = (
+    "cannot tell which site and cluster this stack deploys (stack config gigafactory:site and "
+    "gigafactory:cluster), so the site rules cannot run; they fail closed"
+)
 
 
 def evaluate_stack(
@@ -151,47 +178,74 @@ def evaluate_stack(
     cfg = config or default_policy()
     out: list[Violation] = []
     for name in SITE_RULES:
-        rc = cfg.rule(name)
+        rc = cfg.rules[name]
         if rc.level == "disabled":
             continue
         if ctx is None:
-            out.append(Violation(name, rc.level, f"stack/{stack}", _NO_CONTEXT))
+            out.append(Violation(name, rc.level, stack_subject(stack), _NO_CONTEXT))
             continue
         out.extend(Violation(name, rc.level, s, m) for s, m in site_findings(name, ctx, rc))
     for name, rule in RESOURCE_RULES.items():
-        rc = rule_config(cfg, name)
+        rc = cfg.resource_rules[name]
         if rc.level == "disabled":
             continue
         for r, message in run_rule(rule, resources, rc, ctx):
-            out.append(Violation(name, rc.level, r.subject if r is not None else f"stack/{stack}", message))
+            subject = resource_subject(r) if r is not None else stack_subject(stack)
+            out.append(Violation(name, rc.level, subject, message))
     return out
 
 
-_NO_CONTEXT = (
-    "cannot tell which site and cluster this stack deploys (stack config gigafactory:site and "
-    "gigafactory:cluster), so the site rules cannot run; they fail closed"
-)
+# ---------------------------------------------------------------------------------------
+# What a stack deploys
+# ---------------------------------------------------------------------------------------
 
 
-def context_from_config(stack: str, get: Callable[[str], Any], root: Path | None = None) -> StackContext:
-    """The site and cluster a stack deploys, from its config (``get`` reads gigafactory:<key>):
-    the same resolution as the Pulumi program's (gigafactory.stack.render.resolve_target).
+def _stamp(path: Path) -> tuple[int, int]:
+    """(mtime in ns, size) of a file; (0, 0) when it is missing (the resolver says why)."""
+    try:
+        st = path.stat()
+    except OSError:
+        return 0, 0
+    return st.st_mtime_ns, st.st_size
 
-    A relative site path is taken from the project root ``root``. Raises StackConfigError
-    or SiteFileError saying what is missing or wrong.
-    """
-    from gigafactory.stack.render import resolve_target  # no pulumi at import: it imports it lazily
 
-    site_file, cluster = get(CONFIG_SITE), get(CONFIG_CLUSTER)
-    for key, value in ((CONFIG_SITE, site_file), (CONFIG_CLUSTER, cluster)):
+_PLANS: dict[tuple[Path, tuple[int, int]], SitePlan] = {}
+
+
+def _plan_of(path: Path, stamp: tuple[int, int], site: Site) -> SitePlan:
+    """The plan of a site file, once per file version: every stack of a site shares it."""
+    key = (path, stamp)
+    if key not in _PLANS:
+        _PLANS[key] = make_plan(site)
+    return _PLANS[key]
+
+
+@functools.lru_cache(maxsize=64)
+def _context(
+    stack: str, site_file: str, cluster: str, platform: str | None, root: Path, stamp: tuple[int, int]
+) -> StackContext:
+    from gigafactory.stack.render import resolve_target
+
+    site, c = resolve_target(site_file, cluster, platform, root)
+    path = Path(site_file) if Path(site_file).is_absolute() else root / site_file
+    return StackContext.build(stack, site, c, _plan_of(path.resolve(), stamp, site))
+
+
+def stack_context(stack: str, site_file: str, cluster: str, platform: str | None, root: Path) -> StackContext:
+    """The site and cluster a stack deploys (its config gigafactory:site, :cluster and
+    :platform), resolved as the Pulumi program resolves them
+    (gigafactory.stack.render.resolve_target); a relative site file is taken from the
+    project ``root``. Each site file is resolved once per version (path, mtime, size).
+    Raises StackConfigError or SiteFileError saying what is missing or wrong."""
+    for key, value in (("site", site_file), ("cluster", cluster)):
         if not value:
             raise StackConfigError(f"stack {stack}: config gigafactory:{key} is not set")
-    site, c = resolve_target(str(site_file), str(cluster), get(CONFIG_PLATFORM) or None, root)
-    return StackContext.build(stack, site, c)
+    path = Path(site_file) if Path(site_file).is_absolute() else root / site_file
+    return _context(stack, site_file, cluster, platform, root, _stamp(path))
 
 
 # ---------------------------------------------------------------------------------------
-# Offline check of a stack (the render of the Pulumi program under mocks)
+# Offline check of stacks (the render of the Pulumi program under mocks)
 # ---------------------------------------------------------------------------------------
 
 
@@ -211,28 +265,6 @@ class StackReport:
         )
 
 
-def stack_names() -> list[str]:
-    """Stacks with a stacks/Pulumi.<stack>.yaml, sorted."""
-    from gigafactory.stack.render import stacks
-
-    return stacks(project_dir())
-
-
-def check_stack(stack: str, config: PolicyConfig | None = None) -> StackReport:
-    """Render ``stack`` offline (no Pulumi CLI, cluster or cloud) and run every policy over it.
-
-    Raises StackConfigError / SiteFileError for a bad stack, and the renderer's
-    ManifestValidationError when an object fails the Kubernetes schema.
-    """
-    from gigafactory.stack.render import load_stack_config, render_stack  # imports pulumi lazily
-
-    root = project_dir()
-    stack_config = load_stack_config(stack, root)
-    ctx = context_from_config(stack, stack_config.get, root)
-    rendered = render_stack(stack, root=root)
-    return report_for(ctx, rendered.resources, config)
-
-
 def report_for(
     ctx: StackContext, rendered: Sequence[Mapping[str, Any]], config: PolicyConfig | None = None
 ) -> StackReport:
@@ -241,54 +273,57 @@ def report_for(
     return StackReport(ctx.stack, ctx, resources, evaluate_stack(ctx.stack, ctx, resources, config))
 
 
-# ---------------------------------------------------------------------------------------
-# Documentation
-# ---------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def _schemas_parsed_once() -> Iterator[None]:
+    """Parse each Kubernetes JSON schema file once while stacks are checked.
 
-_KIND_TEXT = {"site": "stack (site rule)", "stack": "stack", "resource": "resource"}
+    kubernetes_validate re-reads and re-parses its schema files, the 1.7 MB definitions
+    file included, for every object it validates: about 80 % of an all-stacks check. The
+    files are read-only package data, so one parse serves every object of every stack.
+    """
+    from kubernetes_validate import utils
 
-
-def _cell(text: str) -> str:
-    return (
-        text.replace("&", "&amp;")
-        .replace("<", "&lt;")
-        .replace(">", "&gt;")
-        .replace("|", "\\|")
-        .replace("\n", " ")
-    )
-
-
-def _threshold_text(thresholds: Mapping[str, Any]) -> str:
-    if not thresholds:
-        return "-"
-    parts = []
-    for key, value in thresholds.items():
-        shown = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
-        parts.append(f"`{key}`: {_cell(shown)}")
-    return "<br>".join(parts)
+    original = utils.schema_contents
+    utils.schema_contents = functools.cache(original)
+    try:
+        yield
+    finally:
+        utils.schema_contents = original
 
 
-def policies_markdown(config: PolicyConfig | None = None) -> str:
-    """docs/policies.md: one row per policy of the pack, generated from the code and the policy file."""
-    cfg = config or default_policy()
-    lines = [
-        "# Policies",
-        "",
-        "<!-- Generated by `python scripts/policy_docs.py` from gigafactory/policy/site_rules.py,",
-        "     gigafactory/policy/resource_rules.py and gigafactory/data/policy.yaml; do not edit by hand.",
-        "     tests/policy/test_docs.py fails when this file and the code disagree. -->",
-        "",
-        f"Policy file version **{cfg.version}**. Every policy runs in the Pulumi policy pack (`policy/`) and in",
-        "`gigafactory check --stack`; site rules also run in `gigafactory check SITE`. Levels and",
-        "thresholds come from `gigafactory/data/policy.yaml`; `policy/policy-config.json` carries the",
-        "same values for `pulumi preview --policy-pack-config`. See [policy.md](policy.md).",
-        "",
-        "| policy | kind | level | what it checks | threshold | source |",
-        "|---|---|---|---|---|---|",
-    ]
-    for p in catalogue(cfg):
-        lines.append(
-            f"| `{p.name}` | {_KIND_TEXT[p.kind]} | {p.level} | {_cell(p.checks)} | "
-            f"{_threshold_text(p.thresholds)} | {_cell(p.config.source)} |"
-        )
-    return "\n".join(lines) + "\n"
+def check_stacks(
+    names: Sequence[str] | None = None, config: PolicyConfig | None = None, root: Path | None = None
+) -> list[StackReport]:
+    """Render stacks ``names`` (None: every stack in stacks/) offline, in this process, and
+    run every policy over each. No Pulumi CLI, cluster or cloud account.
+
+    Raises StackConfigError for an unknown stack or a bad stack config, SiteFileError for a
+    bad site file (both before anything renders), and the renderer's
+    ManifestValidationError when an object fails the Kubernetes schema.
+    """
+    from gigafactory.stack.config import load_stack_config, stacks
+    from gigafactory.stack.render import render_stack  # imports pulumi lazily
+
+    base = root or project_dir()
+    known = stacks(base)
+    for name in names or []:
+        if name not in known:
+            raise StackConfigError(
+                f"stack {name!r}: no file stacks/Pulumi.{name}.yaml; allowed: {', '.join(known) or '(none)'}"
+            )
+    chosen = list(names) if names else known
+    if not chosen:
+        raise StackConfigError("no stacks: stacks/ has no Pulumi.<stack>.yaml")
+    configs = [load_stack_config(name, base) for name in chosen]
+    contexts = [stack_context(c.stack, c.site, c.cluster, c.platform, base) for c in configs]
+    reports = []
+    with _schemas_parsed_once():
+        for ctx in contexts:
+            rendered = render_stack(ctx.stack, root=base)
+            reports.append(report_for(ctx, rendered.resources, config))
+    return reports
+
+
+def check_stack(stack: str, config: PolicyConfig | None = None, root: Path | None = None) -> StackReport:
+    """``check_stacks`` for one stack."""
+    return check_stacks([stack], config, root)[0]

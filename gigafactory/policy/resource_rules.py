@@ -1,169 +1,71 @@
 """Resource rules: plain functions over the resources one Pulumi stack declares.
 
-The policy pack (``policy/``) wraps each rule in a ``ResourceValidationPolicy`` or a
-``StackValidationPolicy``; ``gigafactory check --stack`` runs the same functions over the
-offline render of the stack. Nothing here imports pulumi or pulumi_policy.
+The policy pack (``policy/``) wraps each rule in a ``ResourceValidationPolicy`` (scope
+``resource``) or a ``StackValidationPolicy`` (scope ``stack``); ``gigafactory check --stack``
+runs the same functions over the offline render of the stack. Nothing here imports pulumi
+or pulumi_policy; the resource model is gigafactory.policy.resources.
 
-A resource is its Pulumi type token, name and inputs (camelCase, as pulumi-kubernetes
-passes them). Inputs unknown at preview arrive as ``UNKNOWN``. A rule that needs such a
-value fails closed: it reports a violation naming the value it could not see, so the SDK
-never downgrades a mandatory policy to an advisory "can't run policy ... during preview".
+A rule that needs a value unknown at preview fails closed: it reports a violation naming
+the value it could not see, so the SDK never downgrades a mandatory policy to an advisory
+"can't run policy ... during preview".
 
 Levels and thresholds come from the ``resource_rules`` section of the versioned policy
-file (gigafactory/data/policy.yaml), never from code.
+file (gigafactory/data/policy.yaml), never from code; each rule declares the thresholds it
+reads and their types.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from gigafactory.planning.plan import SitePlan
-from gigafactory.planning.plan import plan as make_plan
-from gigafactory.policy.site_rules import PolicyConfig, RuleConfig, default_policy
-from gigafactory.site.model import (
-    GPU_RESOURCE,
-    GPU_TAINT_KEY,
-    LABEL_CLUSTER,
-    LABEL_POOL,
-    LABEL_TENANT,
-    Cluster,
-    Site,
+from gigafactory.policy.config import RuleConfig, Threshold
+from gigafactory.policy.resources import (
+    UNKNOWN,
+    PropPath,
+    Resource,
+    chart_name,
+    fmt_path,
+    get_in,
+    is_helm,
+    is_local_chart,
+    is_workload,
+    iter_images,
+    k8s_name,
+    last_key,
+    quantity,
+    walk,
 )
-
-# ---------------------------------------------------------------------------------------
-# Resources and values unknown at preview
-# ---------------------------------------------------------------------------------------
-
-
-class _Unknown:
-    """The type of UNKNOWN: a value Pulumi computes only when the resource is created."""
-
-    def __repr__(self) -> str:
-        return "UNKNOWN"
-
-
-UNKNOWN: Final = _Unknown()
-
-# The strings the Pulumi engine sends in place of unknown values during preview, one per
-# value type (boolean, number, string, array, asset, archive, object): part of its wire
-# protocol. normalize() turns each into UNKNOWN.
-ENGINE_UNKNOWNS: Final = frozenset(
-    {
-        "1c4a061d-8072-4f0a-a4cb-0ff528b18fe7",
-        "3eeb2bf0-c639-47a8-9e75-3b44932eb421",
-        "04da6b54-80e4-46f7-96ec-b56ff0331ba9",
-        "6a19a0b0-7e62-4c92-b797-7f8e31da9cc2",
-        "030794c1-ac77-496b-92df-f27374a8bd58",
-        "e48ece36-62e2-4504-bad9-02848725956a",
-        "dd056dcd-154b-4c76-9bd3-c8f88648b5ff",
-    }
-)
-
-
-def normalize(value: Any) -> Any:
-    """Plain dicts and lists, with every engine unknown sentinel replaced by UNKNOWN."""
-    if isinstance(value, str):
-        return UNKNOWN if value in ENGINE_UNKNOWNS else value
-    if isinstance(value, Mapping):
-        return {str(k): normalize(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [normalize(v) for v in value]
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class Resource:
-    """One resource of a stack, as a policy sees it."""
-
-    type: str
-    """Pulumi type token, e.g. kubernetes:helm.sh/v3:Release."""
-    name: str
-    """Pulumi (logical) name."""
-    props: Mapping[str, Any]
-    """Inputs: plain data, UNKNOWN where a value is unknown at preview."""
-    urn: str = ""
-
-    @property
-    def subject(self) -> str:
-        """What a violation names: type and name, as the tail of the resource's URN."""
-        return f"{self.type}::{self.name}"
-
-    @property
-    def kind(self) -> str:
-        return self.type.rsplit(":", 1)[-1]
-
-    @classmethod
-    def from_render(cls, r: Mapping[str, Any]) -> Resource:
-        """A resource of the offline render (urn, type, name, inputs)."""
-        return cls(
-            type=r["type"], name=r["name"], props=normalize(r.get("inputs") or {}), urn=r.get("urn", "")
-        )
-
-
-@dataclass(frozen=True)
-class StackContext:
-    """What a stack deploys: one cluster of one site."""
-
-    stack: str
-    site: Site
-    cluster: Cluster
-    plan: SitePlan = field(repr=False)
-
-    @classmethod
-    def build(cls, stack: str, site: Site, cluster: str | Cluster) -> StackContext:
-        """``cluster``: a name, or the Cluster itself (e.g. with the stack's platform override)."""
-        c = site.cluster(cluster) if isinstance(cluster, str) else cluster
-        return cls(stack, site, c, make_plan(site))
-
-    @property
-    def platform(self) -> str:
-        return self.cluster.platform
-
-
-# A finding: the resource it concerns (None: the stack as a whole) and the message.
-Finding = tuple[Resource | None, str]
-Check = Callable[[Sequence[Resource], RuleConfig, StackContext | None], Iterator[Finding]]
-
-
-@dataclass(frozen=True, slots=True)
-class ResourceRule:
-    name: str
-    scope: Literal["resource", "stack"]
-    """resource: judged one resource at a time; stack: needs several resources together."""
-    checks: str
-    """One sentence: what the rule checks (policy description and docs)."""
-    needs_context: bool
-    """True when the rule reads the site model (which cluster, platform, pools, tenants)."""
-    check: Check
-
+from gigafactory.policy.rule import ResourceCheck, ResourceFinding, ResourceRule, Rule, StackContext
+from gigafactory.site.model import GPU_RESOURCE, GPU_TAINT_KEY, LABEL_CLUSTER, LABEL_POOL, LABEL_TENANT
 
 RESOURCE_RULES: dict[str, ResourceRule] = {}
+"""Every resource rule by name, in registration order (the catalogue and docs order)."""
+
+Finding = ResourceFinding
+_STRINGS: Final = Threshold("strings")
 
 
 def _register(
-    name: str, scope: Literal["resource", "stack"], checks: str, *, needs_context: bool = False
-) -> Callable[[Check], Check]:
-    def register(fn: Check) -> Check:
-        RESOURCE_RULES[name] = ResourceRule(name, scope, checks, needs_context, fn)
+    name: str,
+    scope: Literal["resource", "stack"],
+    checks: str,
+    thresholds: Mapping[str, Threshold] | None = None,
+    *,
+    needs_context: bool = False,
+) -> Callable[[ResourceCheck], ResourceCheck]:
+    def register(fn: ResourceCheck) -> ResourceCheck:
+        RESOURCE_RULES[name] = Rule(name, scope, checks, dict(thresholds or {}), fn, needs_context)
         return fn
 
     return register
 
 
-def rule_config(config: PolicyConfig | None, name: str) -> RuleConfig:
-    """The level and thresholds of resource rule ``name``: from ``config``, else the packaged file."""
-    if config is not None and name in config.resource_rules:
-        return config.resource_rules[name]
-    return default_policy().resource_rules[name]
-
-
 def run_rule(
     rule: ResourceRule, resources: Sequence[Resource], cfg: RuleConfig, ctx: StackContext | None
 ) -> Iterator[Finding]:
-    """Every finding of one rule. A rule that needs the site model fails closed without it."""
+    """Every finding of one rule, each once. A rule that needs the site model fails closed without it."""
     if rule.needs_context and ctx is None:
         yield (
             None,
@@ -179,107 +81,12 @@ def run_rule(
             yield r, message
 
 
-# ---------------------------------------------------------------------------------------
-# Helpers over plain resource inputs
-# ---------------------------------------------------------------------------------------
-
-HELM_TYPES: Final = frozenset(
-    {"kubernetes:helm.sh/v3:Release", "kubernetes:helm.sh/v4:Chart", "kubernetes:helm.sh/v3:Chart"}
-)
-WORKLOAD_KINDS: Final = frozenset(
-    {"Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "ReplicationController"}
-)
-
-Path = tuple[str | int, ...]
-
-
-def _fmt(path: Path) -> str:
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else p)
-    return out or "(inputs)"
-
-
-def _walk(value: Any, path: Path = ()) -> Iterator[tuple[Path, Any]]:
-    yield path, value
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            yield from _walk(v, (*path, k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _walk(v, (*path, i))
-
-
-def _last_key(path: Path) -> str | None:
-    for p in reversed(path):
-        if isinstance(p, str):
-            return p
-    return None
-
-
-def _get(value: Any, *keys: str) -> Any:
-    """value[k1][k2]...; None when a key is missing, UNKNOWN when a step is unknown."""
-    for k in keys:
-        if value is UNKNOWN:
-            return UNKNOWN
-        if not isinstance(value, Mapping) or k not in value:
-            return None
-        value = value[k]
-    return value
-
-
-def _unknown(path: Path, what: str) -> str:
+def _unknown(path: PropPath, what: str) -> str:
     return (
-        f"{_fmt(path)} is unknown at preview, so {what} cannot be checked; the policy fails closed: "
+        f"{fmt_path(path)} is unknown at preview, so {what} cannot be checked; the policy fails closed: "
         "give it a value known before deployment"
     )
 
-
-def is_workload(r: Resource) -> bool:
-    return r.type.startswith("kubernetes:") and r.kind in WORKLOAD_KINDS
-
-
-def is_helm(r: Resource) -> bool:
-    return r.type in HELM_TYPES
-
-
-def chart_name(chart: str) -> str:
-    """gpu-operator for nvidia/gpu-operator, oci://registry.k8s.io/kueue/charts/kueue -> kueue."""
-    return chart.rstrip("/").rsplit("/", 1)[-1].removesuffix(".tgz")
-
-
-def is_local_chart(chart: str) -> bool:
-    """A chart from this repository (a path): versioned with the code that installs it."""
-    return chart.startswith(("./", "../", "/", "file://"))
-
-
-def k8s_name(r: Resource) -> Any:
-    """metadata.name, or the Pulumi name when the program lets the provider name the object."""
-    name = _get(r.props, "metadata", "name")
-    return r.name if name is None else name
-
-
-def quantity(value: Any) -> float | None:
-    """A Kubernetes quantity (8, "8", "1k", "2Ki") as a number; None when it is not one."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if not isinstance(value, str):
-        return None
-    m = re.fullmatch(r"([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E)?", value.strip())
-    if not m:
-        return None
-    scale = {
-        None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
-        "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40, "Pi": 2.0**50, "Ei": 2.0**60,
-    }[m.group(2)]  # fmt: skip
-    return float(m.group(1)) * scale
-
-
-# ---------------------------------------------------------------------------------------
-# Rules
-# ---------------------------------------------------------------------------------------
 
 _EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 
@@ -289,11 +96,12 @@ _EXACT_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.-]+)?(?:\+
     "resource",
     "Every Helm release or chart from a chart repository or registry names an exact chart version "
     "(no version, a range or a wildcard fails); charts from this repository's charts/ are pinned by the commit.",
+    {"allow_local_charts": Threshold("boolean")},
 )
 def _chart_pinned(
     resources: Sequence[Resource], cfg: RuleConfig, ctx: StackContext | None
 ) -> Iterator[Finding]:
-    allow_local = bool(cfg.threshold("allow_local_charts"))
+    allow_local = cfg.flag("allow_local_charts")
     for r in resources:
         if not is_helm(r):
             continue
@@ -319,14 +127,6 @@ def _chart_pinned(
             )
 
 
-def _image_tag(ref: str) -> tuple[str | None, bool]:
-    """(tag, pinned by digest) of an image reference."""
-    if "@" in ref:
-        return None, True
-    last = ref.rsplit("/", 1)[-1]
-    return (last.split(":", 1)[1] if ":" in last else None), False
-
-
 # Keys whose value, when unknown at preview, may hide an image: in any resource the image
 # fields themselves; in workloads and Helm releases also what holds the pod spec or values.
 _IMAGE_FIELDS: Final = frozenset({"image", "tag", "digest"})
@@ -335,50 +135,24 @@ _IMAGE_CARRIERS: Final = frozenset(
 )
 
 
-def iter_images(props: Mapping[str, Any]) -> Iterator[tuple[Path, Any, Any, bool]]:
-    """Every image a resource's inputs name: (path, full reference or None, tag, pinned by digest).
-
-    Finds pod-spec ``image: repo:tag`` strings and the Helm values forms
-    ``{repository, tag}``, ``{repository, image, tag|version}`` and ``{image: {...}}``.
-    A split reference without a tag takes the chart's default (its appVersion), which the
-    chart version pins; UNKNOWN stands for a tag or reference unknown at preview.
-    """
-    for path, v in _walk(props):
-        if not isinstance(v, Mapping):
-            continue
-        img = v.get("image")
-        split_tag_keys = [k for k in ("digest", "tag", "version") if k in v]
-        if isinstance(img, str) and not split_tag_keys and "repository" not in v and "registry" not in v:
-            tag, digest = _image_tag(img)
-            yield (*path, "image"), img, tag, digest
-        elif (isinstance(img, str) or isinstance(v.get("repository"), str)) and split_tag_keys:
-            if v.get("digest"):
-                yield path, None, None, v["digest"] is not UNKNOWN
-                continue
-            tag = next((v[k] for k in ("tag", "version") if k in v), None)
-            repo = "/".join(
-                str(v[k]) for k in ("registry", "repository", "image") if isinstance(v.get(k), str)
-            )
-            yield path, repo, ("" if tag is None else tag), False
-
-
 @_register(
     "image-tag-pinned",
     "resource",
     "No container image in a workload's pod spec or a Helm release's values uses a forbidden tag "
     "(latest) or no tag at all; a digest pins too.",
+    {"forbidden_tags": _STRINGS},
 )
 def _image_pinned(
     resources: Sequence[Resource], cfg: RuleConfig, ctx: StackContext | None
 ) -> Iterator[Finding]:
-    forbidden = {str(t) for t in cfg.threshold("forbidden_tags")}
+    forbidden = set(cfg.strings("forbidden_tags"))
     for r in resources:
         carriers = _IMAGE_FIELDS | _IMAGE_CARRIERS if is_helm(r) or is_workload(r) else _IMAGE_FIELDS
-        for path, v in _walk(r.props):
-            if v is UNKNOWN and _last_key(path) in carriers:
+        for path, v in walk(r.props):
+            if v is UNKNOWN and last_key(path) in carriers:
                 yield r, _unknown(path, "the images it sets")
         for path, ref, tag, digest in iter_images(r.props):
-            where = _fmt(path)
+            where = fmt_path(path)
             if digest:
                 continue
             if tag is UNKNOWN or ref is UNKNOWN:
@@ -412,12 +186,13 @@ def _tolerates_gpu(t: Any) -> bool | None:
     f"Only GPU-operator, GPU-monitoring and node-level GPU/network workloads (an allow-list of charts, "
     f"chart parts (chart/values key) and namespaces) tolerate the GPU pool taint {GPU_TAINT_KEY} (or every taint); other work reaches GPU "
     "nodes only through Kueue. Kueue ResourceFlavors are not workloads and are not checked.",
+    {"allowed_charts": _STRINGS, "allowed_namespaces": _STRINGS},
 )
 def _gpu_tolerations(
     resources: Sequence[Resource], cfg: RuleConfig, ctx: StackContext | None
 ) -> Iterator[Finding]:
-    charts = {str(c) for c in cfg.threshold("allowed_charts")}
-    namespaces = {str(n) for n in cfg.threshold("allowed_namespaces")}
+    charts = set(cfg.strings("allowed_charts"))
+    namespaces = set(cfg.strings("allowed_namespaces"))
     for r in resources:
         allowed_parts: set[str] = set()
         if is_helm(r):
@@ -429,13 +204,13 @@ def _gpu_tolerations(
             allowed_parts = {c.split("/", 1)[1] for c in charts if c.startswith(f"{name}/")}
             what = f"chart {chart}" if isinstance(chart, str) else "this chart"
         elif is_workload(r):
-            ns = _get(r.props, "metadata", "namespace")
+            ns = get_in(r.props, "metadata", "namespace")
             if isinstance(ns, str) and ns in namespaces:
                 continue
             what = f"{r.kind} {k8s_name(r)} in namespace {ns or 'default'}"
         else:
             continue
-        for path, v in _walk(r.props):
+        for path, v in walk(r.props):
             key = path[-1] if path else None
             if v is UNKNOWN and key in {"values", "spec", "template", "jobTemplate", "tolerations"}:
                 yield r, _unknown(path, "its tolerations")
@@ -450,7 +225,7 @@ def _gpu_tolerations(
                 elif hit:
                     yield (
                         r,
-                        f"{_fmt((*path, i))}: {what} tolerates the GPU pool taint {GPU_TAINT_KEY}; only "
+                        f"{fmt_path((*path, i))}: {what} tolerates the GPU pool taint {GPU_TAINT_KEY}; only "
                         "allow-listed GPU operator and monitoring workloads may, everything else reaches GPU "
                         "nodes through Kueue",
                     )
@@ -462,13 +237,14 @@ def _gpu_tolerations(
     "On kind and minikube stacks (simulated GPUs) no GPU driver or container toolkit is installed: "
     "the GPU operator runs with driver.enabled and toolkit.enabled false and no workload runs a driver "
     "or toolkit image.",
+    {"platforms": _STRINGS, "gpu_operator_charts": _STRINGS, "driver_images": _STRINGS},
     needs_context=True,
 )
 def _no_driver(resources: Sequence[Resource], cfg: RuleConfig, ctx: StackContext | None) -> Iterator[Finding]:
-    if ctx is None or ctx.platform not in {str(p) for p in cfg.threshold("platforms")}:
+    if ctx is None or ctx.platform not in cfg.strings("platforms"):
         return
-    operators = {str(c) for c in cfg.threshold("gpu_operator_charts")}
-    driver_images = [str(p) for p in cfg.threshold("driver_images")]
+    operators = set(cfg.strings("gpu_operator_charts"))
+    driver_images = cfg.strings("driver_images")
     for r in resources:
         if is_helm(r):
             chart = r.props.get("chart")
@@ -478,7 +254,7 @@ def _no_driver(resources: Sequence[Resource], cfg: RuleConfig, ctx: StackContext
             if not (isinstance(chart, str) and chart_name(chart) in operators):
                 continue
             for part in ("driver", "toolkit"):
-                enabled = _get(r.props.get("values"), part, "enabled")
+                enabled = get_in(r.props.get("values"), part, "enabled")
                 if enabled is UNKNOWN:
                     yield r, _unknown(("values", part, "enabled"), f"whether the {part} is installed")
                 elif enabled is not False:
@@ -494,13 +270,13 @@ def _no_driver(resources: Sequence[Resource], cfg: RuleConfig, ctx: StackContext
                 if isinstance(ref, str) and any(p in ref for p in driver_images):
                     yield (
                         r,
-                        f"{_fmt(path)}: image {ref} installs a GPU driver or toolkit on a {ctx.platform} stack",
+                        f"{fmt_path(path)}: image {ref} installs a GPU driver or toolkit on a {ctx.platform} stack",
                     )
 
 
 def _flavor_pool(flavor: Resource, ctx: StackContext) -> tuple[int | None, str]:
     """(GPUs of the pool the flavor selects, or None, description of the mapping or the problem)."""
-    labels = _get(flavor.props, "spec", "nodeLabels")
+    labels = get_in(flavor.props, "spec", "nodeLabels")
     if labels is UNKNOWN:
         return None, _unknown(("spec", "nodeLabels"), "the pool it selects")
     if not isinstance(labels, Mapping) or not isinstance(labels.get(LABEL_POOL), str):
@@ -549,23 +325,23 @@ def _kueue_quota(
     for q in resources:
         if not (q.type.startswith("kubernetes:kueue.x-k8s.io/") and q.kind == "ClusterQueue"):
             continue
-        groups = _get(q.props, "spec", "resourceGroups")
+        groups = get_in(q.props, "spec", "resourceGroups")
         if groups is UNKNOWN:
             yield q, _unknown(("spec", "resourceGroups"), "its GPU quota")
             continue
         for gi, g in enumerate(groups or []):
-            fl = _get(g, "flavors")
+            fl = get_in(g, "flavors")
             if g is UNKNOWN or fl is UNKNOWN:
                 yield q, _unknown(("spec", "resourceGroups", gi), "its GPU quota")
                 continue
             for fi, f in enumerate(fl or []):
-                base: Path = ("spec", "resourceGroups", gi, "flavors", fi)
-                fname, res = _get(f, "name"), _get(f, "resources")
+                base: PropPath = ("spec", "resourceGroups", gi, "flavors", fi)
+                fname, res = get_in(f, "name"), get_in(f, "resources")
                 if f is UNKNOWN or fname is UNKNOWN or res is UNKNOWN:
                     yield q, _unknown(base, "its GPU quota")
                     continue
                 for ri, rq in enumerate(res or []):
-                    rname, quota = _get(rq, "name"), _get(rq, "nominalQuota")
+                    rname, quota = get_in(rq, "name"), get_in(rq, "nominalQuota")
                     if rq is UNKNOWN or rname is UNKNOWN:
                         yield q, _unknown((*base, "resources", ri), "its GPU quota")
                         continue
@@ -578,7 +354,7 @@ def _kueue_quota(
                     if n is None:
                         yield (
                             q,
-                            f"{_fmt((*base, 'resources', ri, 'nominalQuota'))}: {quota!r} is not a quantity",
+                            f"{fmt_path((*base, 'resources', ri, 'nominalQuota'))}: {quota!r} is not a quantity",
                         )
                         continue
                     given.setdefault(str(fname), []).append((q, n))
@@ -611,8 +387,8 @@ def _deny_all(policy: Resource, types: set[str]) -> bool | None:
     spec = policy.props.get("spec")
     if spec is UNKNOWN:
         return None
-    selector = _get(spec, "podSelector")
-    ptypes = _get(spec, "policyTypes")
+    selector = get_in(spec, "podSelector")
+    ptypes = get_in(spec, "policyTypes")
     if selector is UNKNOWN or ptypes is UNKNOWN:
         return None
     if isinstance(selector, Mapping) and (selector.get("matchLabels") or selector.get("matchExpressions")):
@@ -620,7 +396,7 @@ def _deny_all(policy: Resource, types: set[str]) -> bool | None:
     if not isinstance(ptypes, list) or not types <= {str(t) for t in ptypes}:
         return False
     for t in types:
-        rules = _get(spec, t.lower())
+        rules = get_in(spec, t.lower())
         if rules is UNKNOWN:
             return None
         if rules:
@@ -642,7 +418,7 @@ def _tenant_releases(
         if not (isinstance(chart, str) and chart_name(chart) in charts):
             continue
         values = r.props.get("values")
-        name, ns = _get(values, "tenant", "name"), _get(values, "tenant", "namespace")
+        name, ns = get_in(values, "tenant", "name"), get_in(values, "tenant", "namespace")
         if values is UNKNOWN or name is UNKNOWN or ns is UNKNOWN:
             yield r, None, _unknown(("values", "tenant"), "which tenant it onboards")
             continue
@@ -659,12 +435,12 @@ def _tenant_releases(
             )
         for key in ("namespaceLabels", "commonLabels"):
             where = ("values", "tenant", key) if key == "namespaceLabels" else ("values", key)
-            label = _get(values, *where[1:], LABEL_TENANT)
+            label = get_in(values, *where[1:], LABEL_TENANT)
             if label is UNKNOWN:
                 yield r, name, _unknown((*where, LABEL_TENANT), "the tenant label")
             elif label is not None and label != name:
-                yield r, name, f"{_fmt(where)} sets {LABEL_TENANT}={label!r} on tenant {name}'s namespace"
-        enabled = _get(values, "networkPolicy", "enabled")
+                yield r, name, f"{fmt_path(where)} sets {LABEL_TENANT}={label!r} on tenant {name}'s namespace"
+        enabled = get_in(values, "networkPolicy", "enabled")
         if enabled is UNKNOWN:
             yield r, name, _unknown(("values", "networkPolicy", "enabled"), "the default-deny NetworkPolicy")
         elif enabled is False:
@@ -685,6 +461,7 @@ def _tenant_releases(
     f"{LABEL_TENANT}=<tenant> and closed by a default-deny NetworkPolicy (empty pod selector, no rules for "
     "the denied policy types), either as Namespace and NetworkPolicy resources or through a release of "
     f"the project's tenant chart; any namespace labelled {LABEL_TENANT} is held to the same.",
+    {"deny_policy_types": _STRINGS, "tenant_charts": _STRINGS},
     needs_context=True,
 )
 def _tenant_isolation(
@@ -692,8 +469,8 @@ def _tenant_isolation(
 ) -> Iterator[Finding]:
     if ctx is None:
         return
-    deny_types = {str(t) for t in cfg.threshold("deny_policy_types")}
-    charts = {str(c) for c in cfg.threshold("tenant_charts")}
+    deny_types = set(cfg.strings("deny_policy_types"))
+    charts = set(cfg.strings("tenant_charts"))
     expected = {t.name: t.namespace for t in ctx.site.tenants if t.cluster == ctx.cluster.name}
     by_namespace = {ns: t for t, ns in expected.items()}
     onboarded: set[str] = set()
@@ -714,13 +491,13 @@ def _tenant_isolation(
             else:
                 namespaces[str(name)] = r
         elif r.type == "kubernetes:networking.k8s.io/v1:NetworkPolicy":
-            ns = _get(r.props, "metadata", "namespace")
+            ns = get_in(r.props, "metadata", "namespace")
             if ns is UNKNOWN:
                 unknown_ns = True
             else:
                 policies.setdefault(str(ns or "default"), []).append(r)
     for ns, r in namespaces.items():
-        label = _get(r.props, "metadata", "labels", LABEL_TENANT)
+        label = get_in(r.props, "metadata", "labels", LABEL_TENANT)
         if label is UNKNOWN:
             yield r, _unknown(("metadata", "labels", LABEL_TENANT), "the tenant label")
             continue

@@ -1,125 +1,48 @@
-"""Site policy rules: plain functions over a site and its plan, returning violations.
+"""Site policy rules: plain functions over a site and its plan, returning findings.
 
-Each rule has a stable kebab-case name. Its level and thresholds come from a versioned
-policy configuration file (default: gigafactory/data/policy.yaml), never from code.
+Each rule has a stable kebab-case name and scope ``site``; it names the subject of each
+finding structurally (gigafactory.policy.rule.Subject). Its level and thresholds come from
+the versioned policy file (default: gigafactory/data/policy.yaml), never from code; each
+rule declares the thresholds it reads and their types. The engine
+(gigafactory.policy.engine) runs them for a site file or a stack.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
-from importlib import resources
-from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Callable, Iterator, Mapping
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from gigafactory.errors import PolicyConfigError
 from gigafactory.planning.plan import SitePlan
+from gigafactory.policy.config import RuleConfig, Threshold
+from gigafactory.policy.rule import (
+    Rule,
+    SiteCheck,
+    SiteFinding,
+    SiteRule,
+    Subject,
+    cluster_subject,
+    grid_subject,
+    hall_subject,
+    pool_subject,
+    site_subject,
+)
 from gigafactory.site.addressing import address_plan_findings
 from gigafactory.site.model import Site
 
-Level = Literal["mandatory", "advisory", "disabled"]
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    rule: str
-    level: str
-    subject: str
-    """What the violation concerns: the site, a hall, a cluster, a pool or a resource."""
-    message: str
-    """What is wrong and why it matters."""
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
-
-
-class RuleConfig(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
-    level: Level
-    source: str = Field(min_length=1)
-
-    def threshold(self, key: str) -> Any:
-        extra = self.model_extra or {}
-        if key not in extra:
-            raise PolicyConfigError(f"policy config: rule needs threshold {key!r}")
-        return extra[key]
-
-
-class PolicyConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    version: str
-    rules: dict[str, RuleConfig]
-    resource_rules: dict[str, RuleConfig] = Field(default_factory=dict)
-    """Levels and thresholds of the resource rules (gigafactory.policy.resource_rules). Optional in a
-    user's file: a rule without an entry here takes the packaged default."""
-
-    def rule(self, name: str) -> RuleConfig:
-        try:
-            return self.rules[name]
-        except KeyError:
-            raise PolicyConfigError(f"policy config {self.version}: no entry for rule {name!r}") from None
-
-
-DEFAULT_POLICY = "policy.yaml"
-
-
-@functools.cache
-def default_policy() -> PolicyConfig:
-    text = resources.files("gigafactory.data").joinpath(DEFAULT_POLICY).read_text(encoding="utf-8")
-    return _parse_policy(yaml.safe_load(text), "gigafactory/data/policy.yaml")
-
-
-def load_policy(path: str | Path | None) -> PolicyConfig:
-    """Load a policy config file, or the packaged default when ``path`` is None."""
-    if path is None:
-        return default_policy()
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyConfigError(f"{path}: cannot read policy config: {exc.__class__.__name__}") from None
-    except yaml.YAMLError as exc:
-        raise PolicyConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
-    return _parse_policy(data, str(path))
-
-
-def _parse_policy(data: Any, file: str) -> PolicyConfig:
-    try:
-        cfg = PolicyConfig.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in err["loc"])
-        raise PolicyConfigError(f"{file}: {where}: {err['msg']}") from None
-    unknown = sorted(set(cfg.rules) - set(SITE_RULES))
-    if unknown:
-        raise PolicyConfigError(f"{file}: rules.{unknown[0]}: unknown rule; allowed: {', '.join(SITE_RULES)}")
-    missing = [r for r in SITE_RULES if r not in cfg.rules]
-    if missing:
-        raise PolicyConfigError(f"{file}: rules: no entry for rule {missing[0]!r}")
-    from gigafactory.policy.resource_rules import RESOURCE_RULES  # imports this module: not at the top
-
-    unknown = sorted(set(cfg.resource_rules) - set(RESOURCE_RULES))
-    if unknown:
-        raise PolicyConfigError(
-            f"{file}: resource_rules.{unknown[0]}: unknown rule; allowed: {', '.join(RESOURCE_RULES)}"
-        )
-    return cfg
-
-
-# A rule yields (subject, message) pairs; the level comes from the config.
-Finding = tuple[str, str]
-RuleFn = Callable[[Site, SitePlan, RuleConfig], Iterator[Finding]]
-SITE_RULES: dict[str, RuleFn] = {}
+SITE_RULES: dict[str, SiteRule] = {}
+"""Every site rule by name, in registration order (the evaluation, catalogue and docs order)."""
 SITE_RULE_CHECKS: dict[str, str] = {}
-"""One sentence per rule: what it checks (the policy docs table and the pack descriptions)."""
+"""What each site rule checks, in one sentence: ``SITE_RULES[name].checks`` by name."""
+
+Finding = SiteFinding
 
 
-def rule(name: str, checks: str) -> Callable[[RuleFn], RuleFn]:
-    def register(fn: RuleFn) -> RuleFn:
-        SITE_RULES[name] = fn
+def rule(
+    name: str, checks: str, thresholds: Mapping[str, Threshold] | None = None
+) -> Callable[[SiteCheck], SiteCheck]:
+    """Register a site rule: ``checks`` says in one sentence what it checks."""
+
+    def register(fn: SiteCheck) -> SiteCheck:
+        SITE_RULES[name] = Rule(name, "site", checks, dict(thresholds or {}), fn)
         SITE_RULE_CHECKS[name] = checks
         return fn
 
@@ -129,12 +52,13 @@ def rule(name: str, checks: str) -> Callable[[RuleFn], RuleFn]:
 @rule(
     "region-grid-carbon-max",
     "The site's grid zone averages at most the life-cycle carbon-intensity limit.",
+    {"max_g_per_kwh": Threshold("number", minimum=0)},
 )
 def _grid_carbon(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
-    limit = float(cfg.threshold("max_g_per_kwh"))
+    limit = cfg.number("max_g_per_kwh")
     if plan.carbon_g_per_kwh > limit:
         yield (
-            f"grid/{plan.zone}",
+            grid_subject(plan.zone),
             f"grid zone {plan.zone} averages {plan.carbon_g_per_kwh:g} g CO2eq/kWh, above the "
             f"{limit:g} g limit: GPUs here would not run on low-carbon power",
         )
@@ -143,12 +67,13 @@ def _grid_carbon(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Findin
 @rule(
     "region-renewable-share-min",
     "The grid zone's renewable share is at least the minimum.",
+    {"min_share": Threshold("number", minimum=0, maximum=1)},
 )
 def _renewable_share(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
-    minimum = float(cfg.threshold("min_share"))
+    minimum = cfg.number("min_share")
     if plan.renewable_share < minimum:
         yield (
-            f"grid/{plan.zone}",
+            grid_subject(plan.zone),
             f"grid zone {plan.zone} is {plan.renewable_share:.0%} renewable, below the "
             f"{minimum:.0%} minimum for a renewable-powered site",
         )
@@ -161,7 +86,7 @@ def _renewable_share(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Fi
 def _evidence(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
     if not site.grid.renewable_evidence.strip():
         yield (
-            f"site/{site.name}",
+            site_subject(site.name),
             "grid.renewable_evidence is empty: a renewable claim needs a guarantee-of-origin or PPA "
             "reference, since power bought without one carries the residual mix",
         )
@@ -174,7 +99,7 @@ def _evidence(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
 def _envelope(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
     if plan.facility_mw > plan.envelope_mw:
         yield (
-            f"site/{site.name}",
+            site_subject(site.name),
             f"facility power {plan.facility_mw:.3f} MW (IT {plan.it_mw:.3f} MW x PUE {plan.design_pue:g}) "
             f"exceeds the {plan.envelope_mw:g} MW grid allocation of phase {plan.phase}",
         )
@@ -183,12 +108,13 @@ def _envelope(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
 @rule(
     "design-pue-max",
     "The design PUE is at most the limit.",
+    {"max_pue": Threshold("number", minimum=1)},
 )
 def _pue(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
-    limit = float(cfg.threshold("max_pue"))
+    limit = cfg.number("max_pue")
     if site.power.design_pue > limit:
         yield (
-            f"site/{site.name}",
+            site_subject(site.name),
             f"design PUE {site.power.design_pue:g} is above {limit:g}: the facility would waste "
             "more energy than the limit for new data centres allows",
         )
@@ -204,7 +130,7 @@ def _rack_power(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding
             hall = site.hall(p.hall)
             if p.spec.rack_kw > hall.max_rack_kw:
                 yield (
-                    f"pool/{c.name}/{p.name}",
+                    pool_subject(c.name, p.name),
                     f"{p.sku} racks draw up to {p.spec.rack_kw:g} kW but hall {hall.name} delivers at "
                     f"most {hall.max_rack_kw:g} kW per rack",
                 )
@@ -213,9 +139,10 @@ def _rack_power(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding
 @rule(
     "liquid-cooling-required",
     "Liquid-cooled SKUs, and racks above the air-cooling limit, sit in liquid-cooled halls.",
+    {"max_air_rack_kw": Threshold("number", minimum=0)},
 )
 def _liquid(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
-    air_max = float(cfg.threshold("max_air_rack_kw"))
+    air_max = cfg.number("max_air_rack_kw")
     for c in site.clusters:
         for p in c.pools:
             hall = site.hall(p.hall)
@@ -223,12 +150,12 @@ def _liquid(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
                 continue
             if p.spec.cooling == "liquid":
                 yield (
-                    f"pool/{c.name}/{p.name}",
+                    pool_subject(c.name, p.name),
                     f"{p.sku} is liquid cooled but hall {hall.name} is air cooled",
                 )
             elif p.spec.rack_kw > air_max:
                 yield (
-                    f"pool/{c.name}/{p.name}",
+                    pool_subject(c.name, p.name),
                     f"{p.sku} racks draw {p.spec.rack_kw:g} kW, above the {air_max:g} kW that air "
                     f"cooling removes, but hall {hall.name} is air cooled",
                 )
@@ -237,12 +164,13 @@ def _liquid(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
 @rule(
     "heat-reuse-plan",
     "A site above the power threshold has a plan for its waste heat.",
+    {"min_facility_mw": Threshold("number", minimum=0)},
 )
 def _heat(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
-    minimum = float(cfg.threshold("min_facility_mw"))
+    minimum = cfg.number("min_facility_mw")
     if plan.facility_mw > minimum and site.heat_reuse is None:
         yield (
-            f"site/{site.name}",
+            site_subject(site.name),
             f"facility power {plan.facility_mw:.3f} MW is above {minimum:g} MW, so the site must use "
             "its waste heat or say why not: add heat_reuse.plan",
         )
@@ -257,7 +185,7 @@ def _fabric(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
         f = c.fabric
         if not f.fits:
             yield (
-                f"cluster/{c.name}",
+                cluster_subject(c.name),
                 f"{f.design_endpoints} GPU endpoints do not fit one non-blocking plane of {f.switch} "
                 f"(radix {f.radix}: at most {f.max_endpoints} in three tiers); split the cluster",
             )
@@ -266,10 +194,14 @@ def _fabric(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
 @rule(
     "k8s-cluster-size",
     "A cluster stays within the upstream node limit, or the exception limit with a documented exception.",
+    {
+        "max_nodes": Threshold("integer", minimum=1),
+        "max_nodes_with_exception": Threshold("integer", minimum=1),
+    },
 )
 def _k8s_size(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
-    limit = int(cfg.threshold("max_nodes"))
-    hard = int(cfg.threshold("max_nodes_with_exception"))
+    limit = cfg.integer("max_nodes")
+    hard = cfg.integer("max_nodes_with_exception")
     for c in site.clusters:
         nodes = c.nodes
         if nodes <= limit:
@@ -282,7 +214,7 @@ def _k8s_size(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
             else f"above the upstream {limit}-node limit; split it or document an exception "
             f"(kubernetes_node_limit_exception, up to {hard})"
         )
-        yield (f"cluster/{c.name}", f"cluster {c.name} has {nodes} nodes, {why}")
+        yield (cluster_subject(c.name), f"cluster {c.name} has {nodes} nodes, {why}")
 
 
 @rule(
@@ -292,7 +224,7 @@ def _k8s_size(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
 def _commitment(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
     if plan.gpus > site.commitments.gpus:
         yield (
-            f"site/{site.name}",
+            site_subject(site.name),
             f"the plan has {plan.gpus} GPUs but only {site.commitments.gpus} are contracted for "
             f"phase {plan.phase}",
         )
@@ -308,7 +240,7 @@ def _positions(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]
             hall = site.hall(p.hall)
             if p.last_rack_position > hall.rack_positions:
                 yield (
-                    f"pool/{c.name}/{p.name}",
+                    pool_subject(c.name, p.name),
                     f"racks {p.first_rack_position}-{p.last_rack_position} do not exist: hall "
                     f"{hall.name} has {hall.rack_positions} rack positions",
                 )
@@ -323,7 +255,7 @@ def _whole_su(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
         for p in c.pools:
             if p.role in ("training", "inference") and not p.su_aligned:
                 yield (
-                    f"pool/{c.name}/{p.name}",
+                    pool_subject(c.name, p.name),
                     f"{p.nodes} nodes from rack {p.first_rack} are {p.scalable_units:.2f} scalable units; "
                     "build GPU pools in whole SUs starting on an SU boundary",
                 )
@@ -342,7 +274,7 @@ def _tenant_quota(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Findi
         have = site.cluster(cluster).pool(pool).gpus
         if gpus > have:
             yield (
-                f"pool/{cluster}/{pool}",
+                pool_subject(cluster, pool),
                 f"tenants are promised {gpus} GPUs of pool {cluster}/{pool}, which has {have}",
             )
 
@@ -352,20 +284,19 @@ def _tenant_quota(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Findi
     "Each hall's management and BMC networks hold a 32-address block per rack position plus its control-plane hosts.",
 )
 def _address_plan(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
-    yield from address_plan_findings(site)
+    for where, message in address_plan_findings(site):
+        yield _addressing_subject(site, where), message
 
 
-def evaluate(site: Site, plan: SitePlan, config: PolicyConfig | None = None) -> list[Violation]:
-    """Every site rule, in a stable order; disabled rules are skipped."""
-    cfg = config or default_policy()
-    out: list[Violation] = []
-    for name, fn in SITE_RULES.items():
-        rc = cfg.rule(name)
-        if rc.level == "disabled":
-            continue
-        out.extend(Violation(name, rc.level, subject, message) for subject, message in fn(site, plan, rc))
-    return out
-
-
-def has_mandatory(violations: list[Violation]) -> bool:
-    return any(v.level == "mandatory" for v in violations)
+def _addressing_subject(site: Site, where: str) -> Subject:
+    """The subject of a gigafactory.site.addressing finding, which names a hall
+    (``hall/<name>``) or a pool (``pool/<cluster>/<pool>``) as text: matched against the
+    site's own halls and pools, so only names the site has come back."""
+    for hall in site.halls:
+        if where == f"hall/{hall.name}":
+            return hall_subject(hall.name)
+    for c in site.clusters:
+        for p in c.pools:
+            if where == f"pool/{c.name}/{p.name}":
+                return pool_subject(c.name, p.name)
+    return site_subject(site.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gigafactory.planning.plan import SitePlan
-from gigafactory.policy.site_rules import Violation
+from gigafactory.policy.rule import Violation
 
 
 def _mw(x: float) -> float:

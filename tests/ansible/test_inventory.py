@@ -13,7 +13,8 @@ import yaml
 from gigafactory.baremetal.inventory import build
 from gigafactory.errors import AddressPlanError
 from gigafactory.planning.plan import plan
-from gigafactory.policy.site_rules import Violation, evaluate
+from gigafactory.policy.engine import evaluate
+from gigafactory.policy.rule import Violation
 from gigafactory.site import load_site
 from gigafactory.site.addressing import control_plane_hosts
 from gigafactory.site.model import Site

@@ -32,7 +32,7 @@ from pulumi_policy.proxy import (
 )
 
 from gigafactory.errors import StackConfigError
-from gigafactory.policy.resource_rules import StackContext
+from gigafactory.policy.rule import StackContext
 from gigafactory.site import load_site
 from tests.conftest import KIND, NARVIK, REPO
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from gigafactory.policy.resource_rules import StackContext
+from gigafactory.policy.rule import StackContext
 from gigafactory.policy.site_rules import SITE_RULES
 from gigafactory.site import parse_site
 from tests.conftest import NARVIK, site_data

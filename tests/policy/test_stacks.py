@@ -13,9 +13,10 @@ import pytest
 from typer.testing import CliRunner
 
 from gigafactory.cli import app
-from gigafactory.policy.engine import REPO, StackReport, check_stack, context_from_config, report_for
-from gigafactory.policy.site_rules import has_mandatory
-from gigafactory.stack.render import load_stack_config, render_stack, stacks
+from gigafactory.policy.engine import StackReport, check_stack, has_mandatory, report_for, stack_context
+from gigafactory.stack.config import load_stack_config, stacks
+from gigafactory.stack.render import render_stack
+from tests.conftest import REPO
 
 STACKS = stacks(REPO)
 runner = CliRunner()
@@ -30,7 +31,8 @@ def _check(stack: str, mutate: Callable[[list[dict[str, Any]]], None] | None = N
     resources = copy.deepcopy(_rendered(stack))
     if mutate is not None:
         mutate(resources)
-    ctx = context_from_config(stack, load_stack_config(stack, REPO).get, REPO)
+    config = load_stack_config(stack, REPO)
+    ctx = stack_context(stack, config.site, config.cluster, config.platform, REPO)
     return report_for(ctx, resources)
 
 
