@@ -12,6 +12,7 @@ from gigafactory.cli import inventory as _inventory
 from gigafactory.cli import kind as _kind
 from gigafactory.cli import provision as _provision
 from gigafactory.cli import render as _render
+from gigafactory.cli import report as _report
 from gigafactory.cli import rollout as _rollout
 from gigafactory.cli import sim as _sim
 from gigafactory.cli import site as _site
@@ -47,6 +48,7 @@ _site.register(app)
 _inventory.register(app)
 _provision.register(app)
 _render.register(app)
+_report.register(app)
 _rollout.register(app)
 _kind.register(app)
 _sim.register(app)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from gigafactory.stack.output import check_target
 from gigafactory.stack.render import ManifestValidationError, render_stack
 
 StackOpt = Annotated[str, typer.Option("--stack", "-s", help="Stack name: stacks/Pulumi.<stack>.yaml.")]
@@ -19,8 +20,11 @@ OutOpt = Annotated[
 def render_cmd(stack: StackOpt, out: OutOpt = None) -> None:
     """Run the Pulumi program of a stack under mocks; write resources.json, manifests/ and
     releases/; validate objects against the Kubernetes schemas.
-    Exit 0, 1 when an object fails its schema, 2 on bad stack config."""
+    Exit 0, 1 when an object fails its schema, 2 on bad stack config or an --out that is a
+    file, a link, or a non-empty folder that is not an earlier render (whose files are the only
+    ones a render replaces); the folder appears only once complete."""
     target = out if out is not None else Path("out") / stack
+    check_target(target)  # a file, a link or a folder of other files: refuse before rendering
     try:
         result = render_stack(stack, target)
     except ManifestValidationError as exc:

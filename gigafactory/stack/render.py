@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gigafactory.errors import GigafactoryError, NotFoundError, StackConfigError
 from gigafactory.project import project_dir
 from gigafactory.site import load_site
@@ -263,34 +261,11 @@ def _file_name(*parts: str) -> str:
 
 
 def write_output(result: RenderResult, out: Path) -> None:
-    """resources.json, manifests/ (plain objects) and releases/ (Helm releases)."""
-    manifests, releases = out / "manifests", out / "releases"
-    for folder in (manifests, releases):
-        folder.mkdir(parents=True, exist_ok=True)
-        for stale in folder.glob("*.yaml"):
-            stale.unlink()
-    (out / "resources.json").write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
-    (out / "outputs.json").write_text(json.dumps(result.outputs, indent=2) + "\n", encoding="utf-8")
-    for resource in result.resources:
-        inputs = resource["inputs"]
-        if is_plain_object(resource):
-            meta = inputs.get("metadata", {})
-            name = _file_name(inputs["kind"], meta.get("namespace", ""), meta.get("name", resource["name"]))
-            head = {k: inputs[k] for k in ("apiVersion", "kind", "metadata") if k in inputs}
-            obj = {**head, **{k: v for k, v in inputs.items() if k not in head}}
-            (manifests / name).write_text(yaml.safe_dump(obj, sort_keys=False), encoding="utf-8")
-        elif resource["type"] == RELEASE_TYPE:
-            release = {
-                "name": inputs.get("name", resource["name"]),
-                "chart": inputs.get("chart"),
-                "version": inputs.get("version"),
-                "repository": inputs.get("repositoryOpts", {}).get("repo"),
-                "namespace": inputs.get("namespace"),
-                "values": inputs.get("values", {}),
-            }
-            (releases / _file_name(release["name"])).write_text(
-                yaml.safe_dump(release, sort_keys=False), encoding="utf-8"
-            )
+    """resources.json, manifests/ (plain objects) and releases/ (Helm releases), written
+    atomically with a manifest; never over files it did not write (gigafactory.stack.output)."""
+    from gigafactory.stack.output import write_render
+
+    write_render(result, out)
 
 
 def render_stack(stack: str, out: Path | None = None, root: Path | None = None) -> RenderResult:
