@@ -51,10 +51,12 @@ def release(
     values: Mapping[str, Any],
     release_name: str | None = None,
     depends_on: Sequence[pulumi.Resource] = (),
+    create_namespace: bool = True,
 ) -> Release:
     """One Helm release of a pinned chart (``pin``: chart, repository, version; a ``repo`` of
     None means a local chart path);
-    ``release_name`` (the Helm release name) defaults to the chart name.
+    ``release_name`` (the Helm release name) defaults to the chart name. ``create_namespace``
+    False when the stack declares the namespace itself (Helm never deletes one it created).
 
     OCI charts are given as ``oci://registry/path/chart`` with no repository options,
     classic repositories as chart name plus ``repositoryOpts.repo``.
@@ -72,7 +74,7 @@ def release(
             version=version,
             repository_opts=repo_opts,
             namespace=namespace,
-            create_namespace=True,
+            create_namespace=create_namespace,
             values=dict(values),
             # Wait for the chart's workloads, so objects that depend on the release see
             # its CRDs and webhooks ready.

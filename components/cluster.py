@@ -43,6 +43,11 @@ class GpuClusterArgs:
     """Exported path on the NFS server (bare metal)."""
     tenant_chart: str = versions.TENANT_CHART_PATH
     """Path of the tenant chart relative to the Pulumi project."""
+    provided: frozenset[str] = frozenset()
+    """Parts the environment already has (``PROVIDABLE_PARTS`` of gigafactory.stack.config:
+    cni, observability, kueue, gpu, network-operator, storage): not installed here. Default: none."""
+    keep_tenant_namespaces: bool = True
+    """Keep tenant namespaces (and their data) when the stack is destroyed. Default: True."""
     # Defaults of the settings above are declared once, in Pulumi.yaml (gigafactory.stack.config).
 
 
@@ -55,6 +60,8 @@ class GpuCluster(pulumi.ComponentResource):
     gpus: int
     installed: dict[str, str]
     """Chart versions installed by this stack."""
+    provided: list[str]
+    """Parts left to the environment, as the stack config names them."""
     summary: dict[str, object]
     """Site, cluster, platform, GPU mode and driver, CNI, storage classes, tenant quotas."""
 
@@ -66,24 +73,34 @@ class GpuCluster(pulumi.ComponentResource):
         cidrs = args.api_server_cidrs or [site.hall(cluster.control_plane_hall).mgmt_cidr]
 
         # The CNI first: on bare metal no other release's pods start without it.
-        cni = Cni(f"{name}-cni", CniArgs(cluster), child)
+        provided = args.provided
+        cni = Cni(f"{name}-cni", CniArgs(cluster, provided="cni" in provided), child)
         after = cni.ready
-        observability = Observability(f"{name}-observability", ObservabilityArgs(cluster, after=after), child)
+        # A part the environment provides is not built at all, nor are the objects whose
+        # CRDs only its chart brings (ServiceMonitors and rules without the Prometheus stack).
+        observability = (
+            None
+            if "observability" in provided
+            else Observability(f"{name}-observability", ObservabilityArgs(cluster, after=after), child)
+        )
+        monitoring = observability.release if observability is not None else None
         scheduling = Scheduling(
             f"{name}-scheduling",
-            SchedulingArgs(cluster, monitoring=observability.release, after=after),
+            SchedulingArgs(cluster, monitoring=monitoring, after=after, kueue_provided="kueue" in provided),
             child,
         )
         node_pools = [
             NodePool(f"{name}-pool-{pool.name}", NodePoolArgs(pool, scheduling.kueue), child)
             for pool in cluster.pools
         ]
-        gpu = GpuOperator(
-            f"{name}-gpu",
-            GpuOperatorArgs(
-                cluster, host_drivers=args.host_drivers, monitoring=observability.release, after=after
-            ),
-            child,
+        gpu = (
+            None
+            if "gpu" in provided
+            else GpuOperator(
+                f"{name}-gpu",
+                GpuOperatorArgs(cluster, host_drivers=args.host_drivers, monitoring=monitoring, after=after),
+                child,
+            )
         )
         network_operator = (
             NetworkOperator(
@@ -91,13 +108,17 @@ class GpuCluster(pulumi.ComponentResource):
                 NetworkOperatorArgs(cluster, host_drivers=args.host_drivers, after=after),
                 child,
             )
-            if cluster.platform == "baremetal"
+            if cluster.platform == "baremetal" and "network-operator" not in provided
             else None
         )
-        storage = Storage(
-            f"{name}-storage",
-            StorageArgs(cluster, nfs_server=args.nfs_server, nfs_share=args.nfs_share, after=after),
-            child,
+        storage = (
+            None
+            if "storage" in provided
+            else Storage(
+                f"{name}-storage",
+                StorageArgs(cluster, nfs_server=args.nfs_server, nfs_share=args.nfs_share, after=after),
+                child,
+            )
         )
         tenant_stack = Tenants(
             f"{name}-tenants",
@@ -108,6 +129,7 @@ class GpuCluster(pulumi.ComponentResource):
                 kueue=scheduling.kueue,
                 pool_queues=list(node_pools),
                 chart_path=args.tenant_chart,
+                keep_namespaces=args.keep_tenant_namespaces,
                 after=after,
             ),
             child,
@@ -137,6 +159,7 @@ class GpuCluster(pulumi.ComponentResource):
             }
             for pool, np in zip(cluster.pools, node_pools, strict=True)
         }
+        self.provided = sorted(provided)
         self.installed = {}
         for part in (cni, observability, scheduling, gpu, network_operator, storage, tenant_stack):
             if part is not None:
@@ -146,12 +169,13 @@ class GpuCluster(pulumi.ComponentResource):
             "cluster": cluster.name,
             "platform": cluster.platform,
             "gpus": self.gpus,
-            "gpuMode": gpu.mode,
-            "gpuDriver": gpu.driver,
-            "computeDomains": gpu.compute_domains,
+            "gpuMode": gpu.mode if gpu is not None else "provided",
+            "gpuDriver": gpu.driver if gpu is not None else "none",
+            "computeDomains": gpu.compute_domains if gpu is not None else False,
             "cni": cni.name,
             "ibNetworks": networking.ib_networks,
-            "storageClasses": storage.classes,
+            "storageClasses": storage.classes if storage is not None else [],
+            "provided": self.provided,
             "tenants": tenant_stack.quotas,
         }
         self.register_outputs({"pools": self.pools, "installed": self.installed, **self.summary})

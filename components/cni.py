@@ -16,7 +16,8 @@ from gigafactory.site.model import LABEL_ROLE, Cluster
 
 # CNI per platform: kind ships kindnet (which enforces NetworkPolicy); minikube is
 # started with its Cilium CNI (docs/pulumi.md); bare metal gets Cilium from this program.
-CNI = {"baremetal": "cilium", "kind": "kindnet", "minikube": "cilium"}
+# KWOK's simulated nodes get pod addresses from KWOK itself, without a CNI.
+CNI = {"baremetal": "cilium", "kind": "kindnet", "minikube": "cilium", "kwok": "none"}
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class CniArgs:
 
     cluster: Cluster
     """The cluster from the site model (its platform picks the CNI)."""
+    provided: bool = False
+    """The environment brings its CNI: nothing is installed, whatever the platform."""
 
 
 class Cni(pulumi.ComponentResource):
@@ -39,10 +42,10 @@ class Cni(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CniArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gigafactory:cni:Cni", name, None, opts)
-        self.name = CNI[args.cluster.platform]
+        self.name = "provided" if args.provided else CNI[args.cluster.platform]
         self.ready = []
         self.installed = {}
-        if args.cluster.platform == "baremetal":
+        if args.cluster.platform == "baremetal" and not args.provided:
             cilium = release(
                 f"{name}-cilium",
                 self,

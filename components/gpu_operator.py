@@ -55,8 +55,9 @@ class GpuOperatorArgs:
     """True when the NVIDIA driver and container toolkit are installed on the host by the
     Ansible playbooks (the operator then leaves them alone); False to let the operator
     install both. Ignored on kind / minikube, where nothing is installed."""
-    monitoring: pulumi.Resource
-    """Release installing the Prometheus Operator CRDs (for the DCGM ServiceMonitor)."""
+    monitoring: pulumi.Resource | None
+    """Release installing the Prometheus Operator CRDs (for the DCGM ServiceMonitor); None
+    when the environment provides observability: no ServiceMonitor."""
 
     after: Sequence[pulumi.Resource] = ()
     """Resources the component's releases wait for: the CNI on bare metal. Default: none."""
@@ -117,6 +118,11 @@ class GpuOperator(pulumi.ComponentResource):
                     # Needs the driver and GFD's nvidia.com/gpu.clique labels first.
                     depends_on=[*args.after, self.release],
                 )
+        if args.monitoring is None:
+            self.register_outputs(
+                {"mode": self.mode, "driver": self.driver, "computeDomains": self.compute_domains}
+            )
+            return
         custom(
             f"{name}-dcgm-servicemonitor",
             self,

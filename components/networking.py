@@ -32,7 +32,8 @@ class NetworkingArgs:
     tenants: list[Tenant]
     """Tenants of this cluster: each gets an IPoIB attachment per GPU pool it uses."""
     network_operator: NetworkOperator | None
-    """The Network Operator (bare metal); None on kind / minikube."""
+    """The Network Operator this stack installs; None when the environment provides it
+    (its CRDs included) or off bare metal."""
     ib_interface: str
     """Host interface name of the IPoIB parent, e.g. ib0 (set by the host's udev rules)."""
     ib_subnet: str
@@ -50,8 +51,9 @@ class Networking(pulumi.ComponentResource):
         super().__init__("gigafactory:networking:Networking", name, None, opts)
         cluster = args.cluster
         self.ib_networks = []
-        if args.network_operator is not None:
+        if cluster.platform == "baremetal":
             netop = args.network_operator
+            operator: list[pulumi.Resource] = [netop.release, netop.policy] if netop is not None else []
             for pool in cluster.gpu_pools:
                 pool_name = f"{cluster.name}-{pool.name}-ib"
                 ip_pool = custom(
@@ -73,7 +75,7 @@ class Networking(pulumi.ComponentResource):
                             ]
                         },
                     },
-                    crd_release=[netop.release, netop.policy],
+                    crd_release=operator,
                 )
                 for tenant in args.tenants:
                     if pool.name not in {q.pool for q in tenant.quotas}:
@@ -91,7 +93,7 @@ class Networking(pulumi.ComponentResource):
                             "master": args.ib_interface,
                             "ipam": json.dumps(ipam),
                         },
-                        crd_release=[netop.release, netop.policy, ip_pool, *args.tenant_releases],
+                        crd_release=[*operator, ip_pool, *args.tenant_releases],
                     )
                     self.ib_networks.append(f"{tenant.namespace}/{tenant.name}-{net}")
         self.register_outputs({"ibNetworks": self.ib_networks})

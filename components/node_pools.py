@@ -25,8 +25,8 @@ class NodePoolArgs:
 
     pool: Pool
     """The pool from the site model: labels, taints, GPU count and topology levels."""
-    kueue: pulumi.Resource
-    """The release installing Kueue's CRDs."""
+    kueue: pulumi.Resource | None
+    """The release installing Kueue's CRDs; None when the environment provides Kueue."""
 
 
 class NodePool(pulumi.ComponentResource):
@@ -53,7 +53,8 @@ class NodePool(pulumi.ComponentResource):
             # write GPU tolerations by hand.
             "tolerations": pool.tolerations,
         }
-        deps: list[pulumi.Resource] = [args.kueue]
+        kueue: list[pulumi.Resource] = [args.kueue] if args.kueue is not None else []
+        deps = list(kueue)
         if pool.is_gpu:
             topology = custom(
                 f"{name}-topology",
@@ -62,7 +63,7 @@ class NodePool(pulumi.ComponentResource):
                 kind="Topology",
                 metadata=meta(pool.kueue_name, labels=labels),
                 spec={"levels": [{"nodeLabel": level} for level in pool.topology_levels]},
-                crd_release=args.kueue,
+                crd_release=kueue,
             )
             flavor_spec["topologyName"] = pool.kueue_name
             deps.append(topology)
@@ -109,6 +110,6 @@ class NodePool(pulumi.ComponentResource):
                         }
                     ],
                 },
-                crd_release=[args.kueue, flavor],
+                crd_release=[*kueue, flavor],
             )
         self.register_outputs({"flavor": self.flavor, "queue": self.queue, "gpus": self.gpus})

@@ -27,6 +27,8 @@ def program(settings: StackConfig, root: Path) -> GpuCluster:
             ib_subnet=settings.ib_subnet,
             nfs_server=settings.nfs_server,
             nfs_share=settings.nfs_share,
+            provided=frozenset(settings.provided),
+            keep_tenant_namespaces=settings.keep_tenant_namespaces,
         ),
     )
     pulumi.export("pools", platform.pools)

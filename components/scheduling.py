@@ -1,4 +1,7 @@
-"""Kueue, pinned, plus the cluster-wide priority classes workloads are admitted with."""
+"""Kueue, pinned, plus the cluster-wide priority classes workloads are admitted with.
+
+When the environment provides Kueue (``gigafactory:provided: [kueue]``) only the priority
+classes are made here; the Kueue objects of the pools and tenants are still the stack's."""
 
 from __future__ import annotations
 
@@ -65,13 +68,16 @@ class SchedulingArgs:
 
     after: Sequence[pulumi.Resource] = ()
     """Resources the component's releases wait for: the CNI on bare metal. Default: none."""
+    kueue_provided: bool = False
+    """The environment already runs Kueue with its CRDs: no release. Default: False."""
 
 
 class Scheduling(pulumi.ComponentResource):
     """Installs Kueue (pinned) and the priority classes."""
 
-    kueue: k8s.helm.v3.Release
-    """The release installing Kueue's CRDs: every Kueue object depends on it."""
+    kueue: k8s.helm.v3.Release | None
+    """The release installing Kueue's CRDs (every Kueue object depends on it); None when
+    the environment provides Kueue."""
     priority_classes: list[str]
     installed: dict[str, str]
     """Chart (or manifest) versions this component installs, by component name."""
@@ -83,15 +89,18 @@ class Scheduling(pulumi.ComponentResource):
             # The chart reads this key as YAML text; JSON is YAML.
             "managerConfig": {"controllerManagerConfigYaml": json.dumps(kueue_config(), indent=2)},
         }
-        self.kueue = release(
-            f"{name}-kueue",
-            self,
-            pin=versions.KUEUE,
-            namespace=NAMESPACE,
-            values=values,
-            depends_on=[*args.after, *([args.monitoring] if args.monitoring is not None else [])],
-        )
-        self.installed = {"kueue": versions.KUEUE.version}
+        self.kueue = None
+        self.installed = {}
+        if not args.kueue_provided:
+            self.kueue = release(
+                f"{name}-kueue",
+                self,
+                pin=versions.KUEUE,
+                namespace=NAMESPACE,
+                values=values,
+                depends_on=[*args.after, *([args.monitoring] if args.monitoring is not None else [])],
+            )
+            self.installed = {"kueue": versions.KUEUE.version}
         self.priority_classes = []
         for pc_name, value, preempts, description in PRIORITY_CLASSES:
             k8s.scheduling.v1.PriorityClass(
@@ -104,4 +113,9 @@ class Scheduling(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self),
             )
             self.priority_classes.append(pc_name)
-        self.register_outputs({"kueue": versions.KUEUE.version, "priorityClasses": self.priority_classes})
+        self.register_outputs(
+            {
+                "kueue": versions.KUEUE.version if self.kueue is not None else "provided",
+                "priorityClasses": self.priority_classes,
+            }
+        )

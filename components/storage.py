@@ -16,8 +16,13 @@ from gigafactory.site.model import LABEL_ROLE, Cluster
 
 DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 # Provisioner of the local class per laptop platform: kind ships local-path-provisioner
-# (rancher.io/local-path); minikube ships its hostpath provisioner.
-LAPTOP_PROVISIONER = {"kind": "rancher.io/local-path", "minikube": "k8s.io/minikube-hostpath"}
+# (rancher.io/local-path); minikube ships its hostpath provisioner; on KWOK's simulated nodes
+# volumes are local PersistentVolumes made by hand, which the class binds where the pod runs.
+LAPTOP_PROVISIONER = {
+    "kind": "rancher.io/local-path",
+    "minikube": "k8s.io/minikube-hostpath",
+    "kwok": "kubernetes.io/no-provisioner",
+}
 LOCAL_CLASS = "local-path"
 NVME_CLASS = "local-nvme"
 SHARED_CLASS = "shared-nfs"

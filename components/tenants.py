@@ -16,7 +16,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import versions
-from components._k8s import custom, meta, release
+from components._k8s import custom, meta, object_meta, release
 from gigafactory.site.model import GPU_RESOURCE, LABEL_TENANT, Cluster, Tenant
 
 # Helm keeps the tenant releases' records here; each chart creates its own namespace.
@@ -37,12 +37,14 @@ class TenantsArgs:
     """Tenants of this cluster (site model `tenants:` filtered by cluster)."""
     api_server_cidrs: list[str]
     """CIDRs of the Kubernetes API endpoints, allowed through the tenants' default deny."""
-    kueue: pulumi.Resource
-    """The release installing Kueue's CRDs."""
+    kueue: pulumi.Resource | None
+    """The release installing Kueue's CRDs; None when the environment provides Kueue."""
     pool_queues: list[pulumi.Resource]
     """The node pools (their flavors and ClusterQueues) the tenant queues borrow from."""
     chart_path: str = versions.TENANT_CHART_PATH
     """Path of the tenant chart, relative to the Pulumi project; default ./charts/tenant."""
+    keep_namespaces: bool = True
+    """Keep each tenant namespace (and its data) when its release is removed; default True."""
 
     after: Sequence[pulumi.Resource] = ()
     """Resources the component's releases wait for: the CNI on bare metal. Default: none."""
@@ -62,6 +64,18 @@ class Tenants(pulumi.ComponentResource):
         self.releases = []
         self.installed = {"tenant": versions.TENANT_CHART_VERSION} if args.tenants else {}
         self.quotas = {}
+        kueue: list[pulumi.Resource] = [args.kueue] if args.kueue is not None else []
+        # The namespace Helm keeps the releases' records in is the stack's own object, so
+        # destroy removes it (a release's create_namespace would leave it behind).
+        records: list[pulumi.Resource] = []
+        if args.tenants:
+            records.append(
+                k8s.core.v1.Namespace(
+                    f"{name}-releases-namespace",
+                    metadata=object_meta(RELEASE_NAMESPACE),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+                )
+            )
         for tenant in args.tenants:
             quotas = {q.pool: q.gpus for q in tenant.quotas}
             self.quotas[tenant.name] = quotas
@@ -96,7 +110,7 @@ class Tenants(pulumi.ComponentResource):
                         }
                     ],
                 },
-                crd_release=[args.kueue, *args.pool_queues],
+                crd_release=[*kueue, *args.pool_queues],
             )
             values: dict[str, Any] = {
                 "tenant": {"name": tenant.name, "namespace": tenant.namespace},
@@ -107,6 +121,9 @@ class Tenants(pulumi.ComponentResource):
                 "networkPolicy": {"enabled": True, "apiServer": {"cidrs": list(args.api_server_cidrs)}},
                 "rbac": {"groups": [tenant.group]},
             }
+            if not args.keep_namespaces:
+                # The chart keeps the namespace by default (helm.sh/resource-policy: keep).
+                values["tenant"]["keepNamespaceOnUninstall"] = False
             self.releases.append(
                 release(
                     f"{name}-{tenant.name}",
@@ -116,7 +133,8 @@ class Tenants(pulumi.ComponentResource):
                     release_name=f"tenant-{tenant.name}",
                     values=values,
                     # The chart's LocalQueue needs Kueue's CRDs and the tenant's ClusterQueue.
-                    depends_on=[*args.after, args.kueue, queue],
+                    depends_on=[*args.after, *kueue, *records, queue],
+                    create_namespace=False,
                 )
             )
         self.register_outputs({"tenants": self.quotas})

@@ -29,6 +29,9 @@ PROJECT = "gigafactory"
 ConfigType = Literal["string", "boolean", "integer", "array"]
 _TYPES: tuple[str, ...] = ("string", "boolean", "integer", "array")
 MAX_CONFIG_BYTES = 256 * 1024
+# Parts of the platform a stack may leave to the environment (``gigafactory:provided``), in the
+# order the program builds them. What each one skips: Pulumi.yaml's description of the key.
+PROVIDABLE_PARTS: tuple[str, ...] = ("cni", "observability", "kueue", "gpu", "network-operator", "storage")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,10 @@ class StackConfig:
     ib_subnet: str
     nfs_server: str
     nfs_share: str
+    provided: tuple[str, ...] = ()
+    """Parts of the platform the environment already has (subset of PROVIDABLE_PARTS, in its order)."""
+    keep_tenant_namespaces: bool = True
+    """Keep tenant namespaces (and their data) when the stack is destroyed."""
     values: dict[str, Any] = field(default_factory=dict)
     """Every config value by full key (``gigafactory:site``, ``kubernetes:context``), for the engine."""
 
@@ -171,6 +178,13 @@ def parse_values(
     def get(name: str) -> Any:
         return merged[f"{PROJECT}:{name}"]
 
+    provided: list[str] = get("provided")
+    unknown = [p for p in provided if p not in PROVIDABLE_PARTS]
+    if unknown:
+        raise StackConfigError(
+            f"{where}: {PROJECT}:provided: {unknown[0]!r} is not allowed; allowed: {', '.join(PROVIDABLE_PARTS)}"
+        )
+
     return StackConfig(
         stack=stack,
         path=path,
@@ -183,6 +197,8 @@ def parse_values(
         ib_subnet=get("ibSubnet"),
         nfs_server=get("nfsServer"),
         nfs_share=get("nfsShare"),
+        provided=tuple(p for p in PROVIDABLE_PARTS if p in provided),
+        keep_tenant_namespaces=get("keepTenantNamespaces"),
         values=merged,
     )
 

@@ -16,7 +16,11 @@ from tests.conftest import REPO
 
 NARVIK_STACKS = [f"narvik-c{i}" for i in range(1, 7)]
 LAPTOP_STACKS = ["kind", "minikube"]
-ALL_STACKS = LAPTOP_STACKS + NARVIK_STACKS
+# The simulator's stack: the laptop site on KWOK, Kueue, GPUs, CNI and observability provided.
+SIM_STACKS = ["sim"]
+ALL_STACKS = LAPTOP_STACKS + SIM_STACKS + NARVIK_STACKS
+# Stacks that install every part themselves (no `gigafactory:provided`).
+INSTALLING_STACKS = LAPTOP_STACKS + NARVIK_STACKS
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 

@@ -12,6 +12,7 @@ from tests.pulumi.conftest import ALL_STACKS, kind_of, named, releases, rendered
 EXPECTED = {
     "kind": {"demo": ("gpu", 8)},
     "minikube": {"demo": ("gpu", 8)},
+    "sim": {"demo": ("gpu", 8)},
     "narvik-c1": {"msft-c1": ("train", 16704)},  # all of c1: 232 x 18 x 4
     "narvik-c2": {"msft-c2": ("train", 16704)},
     "narvik-c3": {"msft-c3": ("train", 16704)},
@@ -31,7 +32,9 @@ def test_one_tenant_release_per_tenant_with_model_quota(stack: str) -> None:
         assert release["chart"] == versions.TENANT_CHART_PATH
         assert release["version"] == versions.TENANT_CHART_VERSION
         values = release["values"]
-        assert values["tenant"] == {"name": tenant, "namespace": f"tenant-{tenant}"}
+        # The simulator's stack lets destroy remove the namespace; the others keep it.
+        keep = {} if stack != "sim" else {"keepNamespaceOnUninstall": False}
+        assert values["tenant"] == {"name": tenant, "namespace": f"tenant-{tenant}", **keep}
         assert values["quota"] == {"gpus": gpus}, f"{stack}/{tenant}: namespace GPU ceiling"
         assert values["kueue"] == {"enabled": True, "clusterQueue": f"tenant-{tenant}"}
         assert values["networkPolicy"]["enabled"] is True, "tenant namespaces are default-deny"
