@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from gigafactory.cli import engine as _engine
 from gigafactory.cli import inventory as _inventory
 from gigafactory.cli import kind as _kind
 from gigafactory.cli import provision as _provision
@@ -52,6 +53,7 @@ _report.register(app)
 _rollout.register(app)
 _kind.register(app)
 _sim.register(app)
+_engine.register(app)
 
 
 EXIT_INTERRUPTED = 130
