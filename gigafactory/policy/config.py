@@ -156,7 +156,8 @@ def check_threshold(file: str, where: str, spec: Threshold, value: Any) -> Thres
             raise _fail(file, where, f"{_short(value)} is not allowed; allowed: true or false")
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail(file, where, f"{_short(value)} is not allowed; allowed: a {spec.type}")
+        article = "an" if spec.type == "integer" else "a"
+        raise _fail(file, where, f"{_short(value)} is not allowed; allowed: {article} {spec.type}")
     if spec.type == "integer" and not isinstance(value, int):
         raise _fail(file, where, f"{_short(value)} is not allowed; allowed: an integer")
     if not math.isfinite(value):
