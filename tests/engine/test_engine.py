@@ -1,0 +1,347 @@
+"""`gigafactory up|preview|destroy --stack sim` by the real Pulumi engine against the simulator.
+
+In file order (they share one simulator and one `up`): every object the stack declares is in
+the API server; a second `up` changes nothing; Kueue admits a tenant's Job onto the GPU pool and
+holds one above the tenant's quota; the policy pack runs inside the engine; `destroy` leaves no
+object behind and `sim down` no process or file.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import dynamic
+from kubernetes.client.exceptions import ApiException
+
+from gigafactory.sim import cluster as sim
+from gigafactory.site.model import GPU_RESOURCE, LABEL_POOL
+from gigafactory.stack.render import RELEASE_TYPE
+from tests.conftest import REPO
+from tests.engine.conftest import STACK, Engine
+from tests.pulumi.conftest import rendered
+
+TENANT = "demo"
+TENANT_NAMESPACE = "tenant-demo"
+RELEASE_NAMESPACE = "gigafactory-tenants"
+LOCAL_QUEUE = "default"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+KUEUE_VERSION = "kueue.x-k8s.io/v1beta2"
+WAIT_S = 90.0
+
+
+def _until(what: str, check: Callable[[], Any], timeout: float = WAIT_S) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+
+
+@pytest.fixture(scope="module")
+def dyn(engine: Engine) -> dynamic.DynamicClient:
+    return dynamic.DynamicClient(sim.api_client(STACK))  # type: ignore[no-untyped-call]  # untyped in the client
+
+
+def declared_objects() -> list[dict[str, Any]]:
+    """apiVersion, kind, name and namespace of every Kubernetes object the stack declares
+    itself (its Helm releases' objects are checked by kind below)."""
+    out = []
+    for r in rendered(STACK).resources:
+        if not r["type"].startswith("kubernetes:") or r["type"] == RELEASE_TYPE:
+            continue
+        inputs = r["inputs"]
+        meta = inputs["metadata"]
+        out.append(
+            {
+                "apiVersion": inputs["apiVersion"],
+                "kind": inputs["kind"],
+                "name": meta["name"],
+                "namespace": meta.get("namespace"),
+            }
+        )
+    return out
+
+
+def _get(dyn: dynamic.DynamicClient, obj: dict[str, Any]) -> dict[str, Any] | None:
+    resource = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
+    try:
+        found = resource.get(name=obj["name"], namespace=obj["namespace"])
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return dict(found.to_dict())
+
+
+def _list(
+    dyn: dynamic.DynamicClient, api_version: str, kind: str, namespace: str | None = None, **kw: str
+) -> list[dict[str, Any]]:
+    """Objects of one kind as plain dicts (``label_selector=...`` and the like in ``kw``)."""
+    found = dyn.resources.get(api_version=api_version, kind=kind).get(namespace=namespace, **kw)
+    return [dict(item) for item in found.to_dict()["items"]]
+
+
+def _read(
+    dyn: dynamic.DynamicClient, api_version: str, kind: str, name: str, namespace: str | None = None
+) -> dict[str, Any]:
+    return dict(
+        dyn.resources.get(api_version=api_version, kind=kind).get(name=name, namespace=namespace).to_dict()
+    )
+
+
+# --- up ----------------------------------------------------------------------------------------
+
+
+def test_up_from_empty_succeeds_and_says_what_the_environment_provides(engine: Engine) -> None:
+    assert engine.up.rc == 0, engine.up.text
+    assert "left to the environment: cni, observability, kueue, gpu" in engine.up.out
+    assert re.search(r"^sim: updated in [\d.]+ s \(\d+ create\)$", engine.up.out, re.M), engine.up.out
+
+
+def test_every_declared_object_exists_in_the_api_server(engine: Engine, dyn: dynamic.DynamicClient) -> None:
+    declared = declared_objects()
+    kinds = {o["kind"] for o in declared}
+    assert {
+        "ResourceFlavor",
+        "ClusterQueue",
+        "Topology",
+        "PriorityClass",
+        "StorageClass",
+        "Namespace",
+    } <= kinds
+    missing = [f"{o['kind']} {o['name']}" for o in declared if _get(dyn, o) is None]
+    assert missing == [], f"declared by the stack but not in the API server: {missing}"
+
+
+def test_tenant_release_made_namespace_quota_queue_policies_and_binding(
+    engine: Engine, dyn: dynamic.DynamicClient
+) -> None:
+    namespace = _read(dyn, "v1", "Namespace", TENANT_NAMESPACE)
+    assert namespace["metadata"]["labels"]["gigafactory.io/tenant"] == TENANT
+    quotas = _list(dyn, "v1", "ResourceQuota", TENANT_NAMESPACE)
+    assert any(q["spec"]["hard"].get(f"requests.{GPU_RESOURCE}") == "8" for q in quotas), quotas
+    assert _list(dyn, "v1", "LimitRange", TENANT_NAMESPACE), "no LimitRange"
+    queue = _read(dyn, KUEUE_VERSION, "LocalQueue", LOCAL_QUEUE, TENANT_NAMESPACE)
+    assert queue["spec"]["clusterQueue"] == f"tenant-{TENANT}"
+    policies = _list(dyn, "networking.k8s.io/v1", "NetworkPolicy", TENANT_NAMESPACE)
+    deny_all = [
+        p["metadata"]["name"]
+        for p in policies
+        if not p["spec"]["podSelector"] and set(p["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    ]
+    assert deny_all, f"no default-deny policy among {[p['metadata']['name'] for p in policies]}"
+    bindings = _list(dyn, "rbac.authorization.k8s.io/v1", "RoleBinding", TENANT_NAMESPACE)
+    groups = {s["name"] for b in bindings for s in b.get("subjects") or [] if s["kind"] == "Group"}
+    assert f"tenant-{TENANT}" in groups, groups
+
+
+def test_kueue_accepts_the_stack_queues_as_active(engine: Engine, dyn: dynamic.DynamicClient) -> None:
+    for name in ("dev-gpu", f"tenant-{TENANT}"):
+
+        def active(queue: str = name) -> bool:
+            obj = _read(dyn, KUEUE_VERSION, "ClusterQueue", queue)
+            conditions = obj.get("status", {}).get("conditions", [])
+            return any(c["type"] == "Active" and c["status"] == "True" for c in conditions)
+
+        _until(f"ClusterQueue {name} Active", active)
+
+
+def test_second_up_changes_nothing(engine: Engine) -> None:
+    again = engine.gigafactory("up", "--stack", STACK, "--yes")
+    assert again.rc == 0, again.text
+    summary = re.search(r"^sim: updated in [\d.]+ s \((.*)\)$", again.out, re.M)
+    assert summary, again.out
+    assert re.fullmatch(r"\d+ same", summary.group(1)), f"second up changed something: {summary.group(1)}"
+
+
+# --- Kueue admits tenant work --------------------------------------------------------------------
+
+
+def _job(name: str, pods: int, gpus_per_pod: int) -> dict[str, Any]:
+    """A Job for the tenant's LocalQueue; Kueue adds the GPU pool's selector and tolerations."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": TENANT_NAMESPACE, "labels": {QUEUE_LABEL: LOCAL_QUEUE}},
+        "spec": {
+            "suspend": True,
+            "parallelism": pods,
+            "completions": pods,
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {
+                            "name": "train",
+                            "image": "registry.invalid/train:1.0",
+                            "resources": {
+                                "requests": {GPU_RESOURCE: str(gpus_per_pod)},
+                                "limits": {GPU_RESOURCE: str(gpus_per_pod)},
+                            },
+                        }
+                    ],
+                }
+            },
+        },
+    }
+
+
+@pytest.fixture
+def submit(engine: Engine, dyn: dynamic.DynamicClient) -> Iterator[Callable[[int, int], str]]:
+    jobs = dyn.resources.get(api_version="batch/v1", kind="Job")
+    made: list[str] = []
+
+    def make(pods: int, gpus_per_pod: int) -> str:
+        name = f"train-{uuid.uuid4().hex[:6]}"
+        jobs.create(body=_job(name, pods, gpus_per_pod), namespace=TENANT_NAMESPACE)
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        jobs.delete(name=name, namespace=TENANT_NAMESPACE, body={"propagationPolicy": "Foreground"})
+    _until(
+        "the test jobs and their pods to be gone",
+        lambda: (
+            not [
+                o
+                for kind in ("Job", "Pod")
+                for o in _list(dyn, "batch/v1" if kind == "Job" else "v1", kind, TENANT_NAMESPACE)
+                if (
+                    o["metadata"]["name"]
+                    if kind == "Job"
+                    else o["metadata"].get("labels", {}).get("job-name")
+                )
+                in made
+            ]
+        ),
+    )
+
+
+def _workload(dyn: dynamic.DynamicClient, job: str) -> dict[str, Any] | None:
+    for w in _list(dyn, KUEUE_VERSION, "Workload", TENANT_NAMESPACE):
+        if any(o["name"] == job for o in w["metadata"].get("ownerReferences", [])):
+            return w
+    return None
+
+
+def _condition(workload: dict[str, Any] | None, kind: str) -> dict[str, Any] | None:
+    for c in (workload or {}).get("status", {}).get("conditions", []):
+        if c["type"] == kind:
+            return dict(c)
+    return None
+
+
+def test_job_in_the_tenant_queue_is_admitted_and_runs_on_the_gpu_pool(
+    dyn: dynamic.DynamicClient, submit: Callable[[int, int], str]
+) -> None:
+    job = submit(2, 4)  # the tenant's whole share: 8 GPUs on the two GPU nodes
+
+    _until(
+        f"Kueue to admit {job}",
+        lambda: (c := _condition(_workload(dyn, job), "Admitted")) is not None and c["status"] == "True",
+    )
+
+    def running() -> list[dict[str, Any]]:
+        pods = _list(dyn, "v1", "Pod", TENANT_NAMESPACE, label_selector=f"job-name={job}")
+        up = [p for p in pods if p.get("status", {}).get("phase") == "Running"]
+        return up if len(up) == 2 else []
+
+    for pod in _until(f"two pods of {job} Running", running):
+        node = _read(dyn, "v1", "Node", pod["spec"]["nodeName"])
+        pool = node["metadata"]["labels"].get(LABEL_POOL)
+        assert pool == "gpu", f"{pod['metadata']['name']} ran on {node['metadata']['name']} of pool {pool}"
+
+
+def test_job_above_the_tenant_quota_stays_pending_with_kueues_reason(
+    dyn: dynamic.DynamicClient, submit: Callable[[int, int], str]
+) -> None:
+    job = submit(3, 4)  # 12 GPUs: more than the tenant's 8
+
+    def waiting() -> dict[str, Any] | None:
+        c = _condition(_workload(dyn, job), "QuotaReserved")
+        return c if c is not None and c["status"] == "False" else None
+
+    reserved = _until(f"Kueue to report why {job} waits", waiting)
+    assert "insufficient quota" in reserved["message"] and GPU_RESOURCE in reserved["message"], reserved
+    time.sleep(2)
+    assert _read(dyn, "batch/v1", "Job", job, TENANT_NAMESPACE)["spec"]["suspend"] is True, (
+        "over quota, yet started"
+    )
+
+
+# --- policy pack inside the engine ---------------------------------------------------------------
+
+
+def test_preview_with_the_policy_pack_passes_the_unchanged_stack(engine: Engine) -> None:
+    result = engine.gigafactory("preview", "--stack", STACK, "--policy-pack")
+    assert result.rc == 0, result.text
+    assert "policy violation" not in result.text
+
+
+def test_preview_with_the_policy_pack_fails_a_stack_that_breaks_a_rule(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """A copy of the project whose laptop site moves to a coal-heavy grid (DE: ~340 g/kWh)."""
+    copy = tmp_path / "project"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    copy.mkdir()
+    shutil.copy(REPO / "Pulumi.yaml", copy / "Pulumi.yaml")
+    for folder in ("stacks", "sites", "charts", "policy"):
+        shutil.copytree(REPO / folder, copy / folder, ignore=ignore)
+    site = copy / "sites" / "kind.yaml"
+    site.write_text(site.read_text(encoding="utf-8").replace("zone: NO-NO4", "zone: DE"), encoding="utf-8")
+
+    result = engine.gigafactory("preview", "--stack", STACK, "--policy-pack", project=copy)
+
+    assert result.rc == 1, result.text
+    assert re.search(r"policy violation \(mandatory\): region-grid-carbon-max", result.err), result.text
+
+
+# --- destroy and sim down ------------------------------------------------------------------------
+
+
+def test_destroy_leaves_no_object_of_the_stack(engine: Engine, dyn: dynamic.DynamicClient) -> None:
+    result = engine.gigafactory("destroy", "--stack", STACK, "--yes")
+    assert result.rc == 0, result.text
+
+    def namespaces_gone() -> bool:
+        names = {n["metadata"]["name"] for n in _list(dyn, "v1", "Namespace")}
+        return not names & {TENANT_NAMESPACE, RELEASE_NAMESPACE}
+
+    _until("the tenant and release namespaces to be deleted", namespaces_gone)
+    left = [f"{o['kind']} {o['name']}" for o in declared_objects() if _get(dyn, o) is not None]
+    assert left == [], f"left behind by destroy: {left}"
+    queues = [q["metadata"]["name"] for q in _list(dyn, KUEUE_VERSION, "ClusterQueue")]
+    assert queues == [], f"cluster queues left behind: {queues}"
+
+
+def test_sim_down_leaves_no_process_and_no_file(engine: Engine) -> None:
+    folder = sim.state_dir(STACK)
+    sim.down(STACK)
+    assert not folder.exists(), f"left behind: {sorted(p.name for p in folder.iterdir())}"
+    assert _processes_mentioning(folder) == []
+
+
+def _processes_mentioning(folder: Path) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if str(folder) in cmdline:
+            found.append(int(entry.name))
+    return found
