@@ -32,10 +32,10 @@ Fully qualified name. Kept to 40 characters: Indexed Job pods are named
 
 {{/* Labels every object carries. */}}
 {{- define "gpu-burnin.labels" -}}
-helm.sh/chart: {{ include "gpu-burnin.chart" . }}
+helm.sh/chart: {{ include "gpu-burnin.chart" . | quote }}
 {{ include "gpu-burnin.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
 app.kubernetes.io/part-of: gigafactory
 gigafactory.io/pool: {{ .Values.target.pool | quote }}
 {{- with .Values.commonLabels }}
@@ -44,8 +44,8 @@ gigafactory.io/pool: {{ .Values.target.pool | quote }}
 {{- end }}
 
 {{- define "gpu-burnin.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "gpu-burnin.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/name: {{ include "gpu-burnin.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end }}
 
 {{/* Job names (the summary and NOTES refer to them too). */}}
@@ -91,14 +91,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "gpu-burnin.volumes" -}}
 - name: scripts
   configMap:
-    name: {{ include "gpu-burnin.fullname" . }}-scripts
+    name: {{ printf "%s-scripts" (include "gpu-burnin.fullname" .) | quote }}
     defaultMode: 0555
 - name: results
   emptyDir: {}
 - name: shm
   emptyDir:
     medium: Memory
-    sizeLimit: {{ .Values.shmSize }}
+    sizeLimit: {{ .Values.shmSize | quote }}
 {{- end }}
 
 {{- define "gpu-burnin.volumeMounts" -}}
@@ -117,19 +117,19 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $extra := index . 1 -}}
 requests:
   {{- range $k, $v := $root.Values.resources.requests }}
-  {{ $k }}: {{ $v | quote }}
+  {{ $k | quote }}: {{ $v | quote }}
   {{- end }}
   nvidia.com/gpu: {{ $root.Values.target.gpusPerNode }}
   {{- range $k, $v := $extra }}
-  {{ $k }}: {{ $v | quote }}
+  {{ $k | quote }}: {{ $v | quote }}
   {{- end }}
 limits:
   {{- range $k, $v := $root.Values.resources.limits }}
-  {{ $k }}: {{ $v | quote }}
+  {{ $k | quote }}: {{ $v | quote }}
   {{- end }}
   nvidia.com/gpu: {{ $root.Values.target.gpusPerNode }}
   {{- range $k, $v := $extra }}
-  {{ $k }}: {{ $v | quote }}
+  {{ $k | quote }}: {{ $v | quote }}
   {{- end }}
 {{- end }}
 

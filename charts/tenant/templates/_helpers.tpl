@@ -19,10 +19,10 @@
 
 {{/* Labels every object carries, including gigafactory.io/tenant. */}}
 {{- define "tenant.labels" -}}
-helm.sh/chart: {{ include "tenant.chart" . }}
+helm.sh/chart: {{ include "tenant.chart" . | quote }}
 {{ include "tenant.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/managed-by: {{ .Release.Service | quote }}
 app.kubernetes.io/part-of: gigafactory
 gigafactory.io/tenant: {{ .Values.tenant.name | quote }}
 {{- with .Values.commonLabels }}
@@ -31,8 +31,8 @@ gigafactory.io/tenant: {{ .Values.tenant.name | quote }}
 {{- end }}
 
 {{- define "tenant.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "tenant.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/name: {{ include "tenant.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end }}
 
 {{/*
