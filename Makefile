@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SITE   ?= sites/narvik.yaml
 STACK  ?= kind
 
-.PHONY: help install plan check check-stacks render test lint typecheck pytest bench up down clean toolchain
+.PHONY: help install plan check check-stacks render test lint typecheck pytest bench bench-engine up down sim sim-down clean toolchain
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,14 @@ up:  ## kind cluster from the model, then pulumi up on a local file backend (nee
 down:  ## delete the kind cluster and its local stack
 	scripts/kind-down.sh
 
+sim: install  ## offline: the simulator for the sim stack, then gigafactory up --stack sim (needs `make toolchain`)
+	$(BIN)/gigafactory sim up --stack sim
+	$(BIN)/gigafactory up --stack sim --yes
+
+sim-down: install  ## destroy the sim stack, then stop the simulator (no process or file left)
+	$(BIN)/gigafactory destroy --stack sim --yes
+	$(BIN)/gigafactory sim down --stack sim
+
 lint: install  ## ruff lint and format check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -55,6 +63,9 @@ bench: install  ## benchmarks (numbers go in the closing notes, not in tests)
 	$(BIN)/python benchmarks/bench_render.py
 	$(BIN)/python benchmarks/bench_check.py
 	$(BIN)/python benchmarks/bench_inventory.py
+
+bench-engine: install  ## the real engine on the simulator: up from empty, no-op up, preview --policy-pack (needs `make toolchain`)
+	$(BIN)/python benchmarks/bench_engine.py
 
 toolchain:  ## build the pinned Go toolchain (etcd, Kubernetes, KWOK, Kueue, Pulumi, provider) into /var/cache/gigafactory
 	bash scripts/toolchain.sh build
