@@ -98,7 +98,9 @@ def crds(manifests: Path, webhook_url: str, ca_pem: bytes) -> list[dict[str, Any
         )
     bundle = base64.b64encode(ca_pem).decode()
     for crd in out:
-        if crd["metadata"]["name"] in CONVERSION_CRDS and len(crd["spec"]["versions"]) > 1:
+        # Every CRD the rotator lists needs the webhook's clientConfig: without it the rotator
+        # never reports the CA injected and Kueue waits forever.
+        if crd["metadata"]["name"] in CONVERSION_CRDS:
             crd["spec"]["conversion"] = {
                 "strategy": "Webhook",
                 "webhook": {
