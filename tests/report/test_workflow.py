@@ -21,8 +21,9 @@ def _job() -> dict[str, Any]:
 
 
 def _step(step_id: str) -> dict[str, Any]:
-    (step,) = [s for s in _job()["steps"] if s.get("id") == step_id]
-    return step
+    steps: list[dict[str, Any]] = [s for s in _job()["steps"] if s.get("id") == step_id]
+    assert len(steps) == 1, step_id
+    return steps[0]
 
 
 def test_diff_job_may_comment_and_posts_the_markdown() -> None:
