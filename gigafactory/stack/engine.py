@@ -255,7 +255,7 @@ class _Progress:
             self.echo(f"  policy {finding.level}: {finding.policy}{subject}: {finding.message}")
         elif event.summary_event is not None:
             changes = event.summary_event.resource_changes or {}
-            self.outcome.changes = {str(op): int(n) for op, n in changes.items()}
+            self.outcome.changes = {str(getattr(op, "value", op)): int(n) for op, n in changes.items()}
 
 
 def _inline_program(root: Path) -> Callable[[], None]:
@@ -312,7 +312,7 @@ def run(
         else:
             target.destroy(on_event=progress, on_output=_discard)
         outcome.ok = True
-    except auto.errors.CommandError as exc:
+    except auto.CommandError as exc:
         if not outcome.errors:
             outcome.errors.extend(_last_error_lines(str(exc)))
     outcome.seconds = time.monotonic() - started

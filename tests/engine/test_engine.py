@@ -296,7 +296,8 @@ def test_preview_with_the_policy_pack_fails_a_stack_that_breaks_a_rule(
     copy = tmp_path / "project"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     copy.mkdir()
-    shutil.copy(REPO / "Pulumi.yaml", copy / "Pulumi.yaml")
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(REPO / name, copy / name)
     for folder in ("stacks", "sites", "charts", "policy"):
         shutil.copytree(REPO / folder, copy / folder, ignore=ignore)
     site = copy / "sites" / "kind.yaml"
