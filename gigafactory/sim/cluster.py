@@ -119,6 +119,8 @@ class State:
     ports: dict[str, int] = field(default_factory=dict)
     processes: list[procs.Proc] = field(default_factory=list)
     started_at: float = field(default_factory=time.time)
+    owner: procs.Proc | None = None
+    """The ``sim up`` process bringing it up (phase starting): a second ``up`` must not kill it."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -129,6 +131,7 @@ class State:
             "ports": self.ports,
             "processes": [p.to_json() for p in self.processes],
             "started_at": self.started_at,
+            "owner": self.owner.to_json() if self.owner else None,
         }
 
     def save(self, folder: Path) -> None:
@@ -149,6 +152,7 @@ class State:
                 ports={str(k): int(v) for k, v in data.get("ports", {}).items()},
                 processes=[procs.Proc.from_json(p) for p in data.get("processes", [])],
                 started_at=float(data.get("started_at", 0.0)),
+                owner=procs.Proc.from_json(data["owner"]) if data.get("owner") else None,
             )
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -271,7 +275,8 @@ def status(stack: str, root: Path | None = None) -> SimStatus:
         else ""
     )
     if running.get("kube-apiserver"):
-        with contextlib.suppress(Exception), api_client(stack) as api:
+        # An API server that does not answer reads as no node present.
+        with contextlib.suppress(kube.Unreachable, nodes.NodeCreateError), api_client(stack) as api:
             pools = nodes.pool_status(cluster, nodes.list_nodes(api, cluster))
     return SimStatus(
         stack=stack,
@@ -327,6 +332,11 @@ def up(stack: str, progress: Progress = _quiet, root: Path | None = None) -> Sim
         if state and state.phase == "up" and known and len(alive) == len(known):
             progress(f"sim {stack}: already running; checking nodes")
             return _ensure_nodes(stack, cluster, progress)
+        if state and state.phase == "starting" and state.owner and procs.running(state.owner):
+            raise SimError(
+                f"another `gigafactory sim up` (pid {state.owner.pid}) is starting this simulator; "
+                f"wait for it, or stop it with `gigafactory sim down --stack {stack}`"
+            )
         progress(
             f"sim {stack}: found a stale simulator in {folder} ({len(alive)} of {len(known)} processes "
             "running); stopping them and starting fresh"
@@ -338,7 +348,13 @@ def up(stack: str, progress: Progress = _quiet, root: Path | None = None) -> Sim
     began = time.monotonic()
     try:
         _start(stack, site, cluster, binaries, manifests, folder, progress)
-    except (procs.ProcessFailed, kueue.KueueSetupError, nodes.NodeCreateError, TimeoutError) as exc:
+    except (
+        procs.ProcessFailed,
+        kueue.KueueSetupError,
+        nodes.NodeCreateError,
+        kube.Unreachable,
+        TimeoutError,
+    ) as exc:
         _abort(folder)
         raise SimUpFailed(f"sim {stack} did not come up: {exc}; logs kept in {folder / 'logs'}") from exc
     except BaseException:
@@ -388,7 +404,11 @@ def _start(
         "kueue-metrics",
     )
     ports = dict(zip(names, procs.free_ports(len(names)), strict=True))
-    state = State(stack=stack, site=site.name, cluster=cluster.name, phase="starting", ports=ports)
+    me = procs.start_time(os.getpid())
+    owner = procs.Proc("sim-up", os.getpid(), me, "") if me is not None else None
+    state = State(
+        stack=stack, site=site.name, cluster=cluster.name, phase="starting", ports=ports, owner=owner
+    )
     state.save(folder)
     logs, pids = folder / "logs", folder / "pids"
 
@@ -563,6 +583,7 @@ def _start(
     procs.wait_ready(kq, lambda: procs.http_ok(f"{loop}:{ports['kueue-health']}/readyz"), KUEUE_TIMEOUT)
     progress(f"sim {stack}: Kueue ready ({time.monotonic() - t0:.1f} s)")
     state.phase = "up"
+    state.owner = None
     state.save(folder)
 
 
@@ -593,16 +614,20 @@ def _wait_nodes(
 
 
 def _ensure_nodes(stack: str, cluster: Cluster, progress: Progress) -> SimStatus:
+    """A running simulator: create any node missing and wait until all are Ready."""
     state = State.load(state_dir(stack))
     watch = state.processes if state else []
-    with api_client(stack) as api:
-        created = nodes.create(api, nodes.manifests(cluster))
-        if created:
-            progress(f"sim {stack}: created {created} missing nodes")
-        try:
+    try:
+        with api_client(stack) as api:
+            created = nodes.create(api, nodes.manifests(cluster))
+            if created:
+                progress(f"sim {stack}: created {created} missing nodes")
             _wait_nodes(stack, api, cluster, watch, progress)
-        except (procs.ProcessFailed, TimeoutError) as exc:
-            raise SimUpFailed(f"sim {stack} is running but not ready: {exc}") from exc
+    except (procs.ProcessFailed, nodes.NodeCreateError, kube.Unreachable, TimeoutError) as exc:
+        raise SimUpFailed(
+            f"sim {stack} is running but not ready: {exc}; `gigafactory sim down --stack {stack}` "
+            "and `up` again start it fresh"
+        ) from exc
     return status(stack)
 
 

@@ -11,8 +11,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+import urllib3
 from kubernetes import client
 from kubernetes import config as kube_config
+from kubernetes.client.exceptions import ApiException
+
+from gigafactory.errors import GigafactoryError
+
+
+class Unreachable(GigafactoryError):
+    """The API server did not answer (connection refused, TLS failure, timeout)."""
+
 
 POOL_SIZE = 32
 """HTTP connections kept to the API server (parallel node creation uses up to this many)."""
@@ -39,7 +48,12 @@ def request(
     _, url, header_params, payload, _ = api.param_serialize(
         method=method, resource_path=path, header_params=headers, body=body
     )
-    response = api.call_api(method, url, header_params=header_params, body=payload, _request_timeout=timeout)
+    try:
+        response = api.call_api(
+            method, url, header_params=header_params, body=payload, _request_timeout=timeout
+        )
+    except (urllib3.exceptions.HTTPError, ApiException, OSError) as exc:
+        raise Unreachable(f"{method} {path}: no answer from the API server: {exc}") from None
     response.read()  # type: ignore[no-untyped-call]  # untyped in the client
     raw = response.data
     try:
