@@ -229,7 +229,9 @@ def markdown(doc: dict[str, Any], old: str, new: str) -> str:
                 lines.append(f"- {v['level']} `{v['rule']}` {v['subject']}: {message}")
             lines.append("")
     if adds_mandatory(doc):
-        lines += ["", "**The new revision adds a mandatory violation.**"]
+        if lines[-1]:
+            lines.append("")
+        lines.append("**The new revision adds a mandatory violation.**")
     return "\n".join(lines).rstrip() + "\n"
 
 
