@@ -40,6 +40,11 @@ from gigafactory.site.model import Hall, Site
 # Rack positions per row of a hall's floor map (fewer when the hall is smaller).
 FLOOR_COLUMNS = 32
 CELL_INCHES = 0.3
+# Widest rack grid of a floor map, inches: cells shrink below CELL_INCHES in very large halls.
+FLOOR_MAX_GRID_INCHES = 12.0
+# Control-plane rack beside the grid, and its vertical pitch, inches.
+CP_RACK_INCHES = 0.25
+CP_PITCH_INCHES = 0.32
 PNG_DPI = 110
 EMPTY_COLOUR = "#ffffff"
 CONTROL_PLANE_COLOUR = "#222222"
@@ -194,41 +199,54 @@ def _cell(position: int, columns: int) -> tuple[int, int]:
     return (position - 1) % columns, (position - 1) // columns
 
 
+def floor_columns(rack_positions: int) -> int:
+    """Positions per row: FLOOR_COLUMNS, more in very large halls so the map stays roughly
+    twice as wide as high (a multiple of 8, the racks of an NVL72 scalable unit)."""
+    wide = math.ceil(math.isqrt(2 * rack_positions) / 8) * 8
+    return min(rack_positions, max(FLOOR_COLUMNS, wide))
+
+
 def floor_map(site: Site, hall: Hall, colours: dict[tuple[str, str], str]) -> RenderedFigure:
     """Every rack position of one hall, coloured by cluster and pool, with SU outlines."""
     name = f"floor-{hall.name}"
     with _style(name):
-        columns = min(FLOOR_COLUMNS, hall.rack_positions)
+        columns = floor_columns(hall.rack_positions)
         rows = math.ceil(hall.rack_positions / columns)
         owner: dict[int, tuple[str, str]] = {}
         pools = [(c, p) for c in site.clusters for p in c.pools if p.hall == hall.name]
         for c, p in pools:
-            for pos in range(p.first_rack_position, p.last_rack_position + 1):
+            for pos in range(p.first_rack_position, min(p.last_rack_position, hall.rack_positions) + 1):
                 owner[pos] = (c.name, p.name)
         control_planes = [c for c in site.clusters if c.control_plane_hall == hall.name]
 
-        # Fixed geometry (no layout engine: cheaper for many halls): CELL inches per position.
-        x0, x1 = -2.2, columns + (7.5 if control_planes else 0.5)
-        y_rows = max(rows, len(control_planes)) + 0.4
+        # Fixed geometry in inches (no layout engine: cheaper for many halls). Data units are
+        # rack positions: one unit is `cell` inches.
+        cell = min(CELL_INCHES, FLOOR_MAX_GRID_INCHES / columns)
+        left, right = 0.6, (2.4 if control_planes else 0.15)  # row labels; control planes
+        grid_h = max(rows * cell, len(control_planes) * CP_PITCH_INCHES) + 0.1
+        grid_w = columns * cell + left + right
         legend_rows = math.ceil((len(pools) + 3) / 4)
         top, bottom = 0.45, 0.25 + 0.2 * legend_rows  # title; legend
-        width, height = (x1 - x0) * CELL_INCHES, y_rows * CELL_INCHES
-        fig = Figure(figsize=(max(width, 6.0), height + top + bottom))
+        fig = Figure(figsize=(max(grid_w, 6.0), grid_h + top + bottom))
         fig_w, fig_h = fig.get_size_inches()
-        ax = fig.add_axes((0, bottom / fig_h, width / fig_w, height / fig_h))
+        ax = fig.add_axes((0, bottom / fig_h, grid_w / fig_w, grid_h / fig_h))
+        ax.set_xlim(-left / cell, columns + right / cell)
+        ax.set_ylim(grid_h / cell - 0.05 / cell, -0.05 / cell)  # row 0 at the top
+        ax.axis("off")
         # One collection per owner (a pool, or the empty positions): one draw call each, and a
         # group per owner in the SVG holding one rack shape per position.
         groups: dict[tuple[str, str] | None, list[Rectangle]] = {}
         for pos in range(1, hall.rack_positions + 1):
             col, row = _cell(pos, columns)
             groups.setdefault(owner.get(pos), []).append(Rectangle((col + 0.08, row + 0.1), 0.84, 0.8))
+        line = min(0.6, 72 * cell * 0.05)  # points; thinner when cells are small
         for who, racks in groups.items():
             ax.add_collection(
                 PatchCollection(
                     racks,
                     facecolors=colours[who] if who else EMPTY_COLOUR,
                     edgecolors="#bbbbbb" if who is None else "none",
-                    linewidths=0.6,
+                    linewidths=line,
                     gid=f"racks_{hall.name}_{'_'.join(who) if who else 'empty'}",
                 ),
                 autolim=False,
@@ -238,7 +256,7 @@ def floor_map(site: Site, hall: Hall, colours: dict[tuple[str, str], str]) -> Re
             if not p.is_gpu:
                 continue
             segments: dict[tuple[str, int], list[int]] = {}
-            for pos in range(p.first_rack_position, p.last_rack_position + 1):
+            for pos in range(p.first_rack_position, min(p.last_rack_position, hall.rack_positions) + 1):
                 segments.setdefault((p.su_name(pos), _cell(pos, columns)[1]), []).append(pos)
             outlines = [
                 Rectangle((_cell(members[0], columns)[0] + 0.02, row + 0.04), len(members) - 0.04, 0.92)
@@ -249,18 +267,20 @@ def floor_map(site: Site, hall: Hall, colours: dict[tuple[str, str], str]) -> Re
                     outlines,
                     facecolors="none",
                     edgecolors="black",
-                    linewidths=1.0,
+                    linewidths=line * 5 / 3,
                     gid=f"sus_{hall.name}_{c.name}_{p.name}",
                 ),
                 autolim=False,
             )
-        # Control-plane hosts have no rack position in the model: one rack beside the grid each.
+        # Control-plane hosts have no rack position in the model: a rack beside the grid each.
+        side, pitch = CP_RACK_INCHES / cell, CP_PITCH_INCHES / cell
         for i, c in enumerate(control_planes):
+            x, y = columns + 0.2 / cell, i * pitch
             ax.add_patch(
                 Rectangle(
-                    (columns + 0.6, i * 1.0 + 0.1),
-                    0.84,
-                    0.8,
+                    (x, y),
+                    side,
+                    side,
                     facecolor=CONTROL_PLANE_COLOUR,
                     edgecolor="white",
                     hatch="xx",
@@ -268,15 +288,16 @@ def floor_map(site: Site, hall: Hall, colours: dict[tuple[str, str], str]) -> Re
                 )
             )
             ax.text(
-                columns + 1.6,
-                i * 1.0 + 0.5,
+                x + side * 1.3,
+                y + side / 2,
                 f"{c.name} control plane ({c.control_plane_count})",
                 va="center",
                 fontsize=7,
             )
-        for row in range(rows):
+        label_every = math.ceil(0.15 / cell)  # at least 0.15 in between row labels
+        for row in range(0, rows, label_every):
             ax.text(
-                -0.3,
+                -0.1 / cell,
                 row + 0.5,
                 f"r{row * columns + 1:04d}",
                 ha="right",
@@ -284,10 +305,7 @@ def floor_map(site: Site, hall: Hall, colours: dict[tuple[str, str], str]) -> Re
                 fontsize=6,
                 color="#555555",
             )
-        ax.set_xlim(x0, x1)
-        ax.set_ylim(y_rows - 0.2, -0.2)
-        ax.axis("off")
-        used = sum(1 for pos in owner if pos <= hall.rack_positions)
+        used = len(owner)
         handles = [
             Patch(
                 color=colours[(c.name, p.name)],
@@ -307,9 +325,11 @@ def floor_map(site: Site, hall: Hall, colours: dict[tuple[str, str], str]) -> Re
             fontsize=7,
             frameon=False,
         )
-        ax.set_title(
+        fig.suptitle(
             f"{hall.name}: {used} of {hall.rack_positions} rack positions used, {hall.cooling} cooled, "
             f"{hall.max_rack_kw:g} kW per rack",
+            y=1 - 0.12 / fig_h,
+            va="top",
             fontsize=9,
         )
         return _render(

@@ -211,3 +211,20 @@ def test_every_figure_renders_as_svg_and_png() -> None:
     for f in figs:
         assert f.png.startswith(b"\x89PNG\r\n\x1a\n"), f.name
         assert ET.fromstring(f.svg).tag == f"{SVG}svg", f.name
+
+
+def test_floor_map_of_a_large_hall_widens_its_rows_and_draws_every_position(write_site: Writer) -> None:
+    data = site_data(KIND)
+    # 2,000 positions x 32 addresses = 64,000 addresses: a /16 (65,536) holds them
+    data["halls"][0].update(rack_positions=2000, mgmt_cidr="10.250.0.0/16", bmc_cidr="10.251.0.0/16")
+    site = load_site(write_site(data))
+    # isqrt(2 x 2,000) = 63, rounded up to a multiple of 8: 64 positions per row, 32 rows
+    assert figures.floor_columns(2000) == 64
+    assert figures.floor_columns(256) == figures.FLOOR_COLUMNS == 32
+    assert figures.floor_columns(4) == 4
+    fig = figures.floor_map(site, site.hall("lab"), figures.pool_colours(site))
+    ids = _groups(fig.svg)
+    assert sum(len(_shapes(v)) for k, v in ids.items() if k.startswith("racks_lab_")) == 2000
+    assert len(_shapes(ids["racks_lab_empty"])) == 2000 - 2
+    width_in = float(ET.fromstring(fig.svg).attrib["width"].removesuffix("pt")) / 72
+    assert width_in <= figures.FLOOR_MAX_GRID_INCHES + 3  # the grid plus labels and control planes
