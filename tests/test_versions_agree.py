@@ -7,6 +7,7 @@ import re
 
 import yaml
 
+from gigafactory.site.kubernetes import KUBERNETES_VERSION as KUBEADM_DEFAULT_VERSION
 from gigafactory.stack.kind import KIND_NODE_IMAGE
 from gigafactory.stack.render import KUBERNETES_VERSION
 from tests.conftest import REPO
@@ -23,6 +24,7 @@ def _places() -> dict[str, str]:
     return {
         "schema validation (gigafactory/stack/render.py)": KUBERNETES_VERSION,
         "kind node image (gigafactory/stack/kind.py)": match.group(1),
+        "kubeadm default (gigafactory/site/kubernetes.py)": KUBEADM_DEFAULT_VERSION,
         "kubelet/kubeadm packages (playbooks group_vars versions.yml)": str(versions_yml["kubelet_version"]),
         **{f"burn-in kubectl image #{i}": t.removeprefix("v") for i, t in enumerate(kubectl_tags)},
     }

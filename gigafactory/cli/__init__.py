@@ -11,6 +11,7 @@ import typer
 from gigafactory.cli import engine as _engine
 from gigafactory.cli import inventory as _inventory
 from gigafactory.cli import kind as _kind
+from gigafactory.cli import kubeadm as _kubeadm
 from gigafactory.cli import provision as _provision
 from gigafactory.cli import render as _render
 from gigafactory.cli import report as _report
@@ -52,6 +53,7 @@ _render.register(app)
 _report.register(app)
 _rollout.register(app)
 _kind.register(app)
+_kubeadm.register(app)
 _sim.register(app)
 _engine.register(app)
 
