@@ -65,6 +65,7 @@ __all__ = [
     "has_mandatory",
     "load_policy",
     "report_for",
+    "schemas_parsed_once",
     "site_findings",
     "stack_context",
 ]
@@ -274,7 +275,7 @@ def report_for(
 
 
 @contextlib.contextmanager
-def _schemas_parsed_once() -> Iterator[None]:
+def schemas_parsed_once() -> Iterator[None]:
     """Parse each Kubernetes JSON schema file once while stacks are checked.
 
     kubernetes_validate re-reads and re-parses its schema files, the 1.7 MB definitions
@@ -317,7 +318,7 @@ def check_stacks(
     configs = [load_stack_config(name, base) for name in chosen]
     contexts = [stack_context(c.stack, c.site, c.cluster, c.platform, base) for c in configs]
     reports = []
-    with _schemas_parsed_once():
+    with schemas_parsed_once():
         for ctx in contexts:
             rendered = render_stack(ctx.stack, root=base)
             reports.append(report_for(ctx, rendered.resources, config))
