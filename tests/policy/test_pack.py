@@ -3,6 +3,7 @@ generated docs and config in step with the code, unknowns converted, layers kept
 
 from __future__ import annotations
 
+import ast
 import json
 import runpy
 import subprocess
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pulumi_policy
 import pytest
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy, StackValidationPolicy
@@ -22,7 +24,7 @@ from gigafactory.policy.resource_rules import RESOURCE_RULES
 from gigafactory.policy.resources import UNKNOWN
 from gigafactory.policy.site_rules import SITE_RULES
 from tests.conftest import REPO
-from tests.policy.harness import KIND_CTX, PACK
+from tests.policy.harness import KIND_CTX, PACK, validate_stack
 
 POLICY_FILE = REPO / "gigafactory" / "data" / "policy.yaml"
 
@@ -170,3 +172,42 @@ def test_pack_requirements_are_pinned() -> None:
     pyproject = (REPO / "pyproject.toml").read_text()
     for ln in pinned:
         assert f'"{ln}"' in pyproject, f"{ln} differs from the pin in pyproject.toml"
+
+
+def test_the_pack_never_edits_sys_path() -> None:
+    """The pack runs on the installed library; sys.path edits would pick up whatever
+    gigafactory folder sits next to it instead."""
+    for path in sorted((REPO / "policy").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr == "path":
+                assert not (isinstance(node.value, ast.Name) and node.value.id == "sys"), (
+                    f"{path.name} uses sys.path"
+                )
+
+
+def test_the_pack_reads_the_site_file_of_the_project_it_runs_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copy of the project whose Narvik site has design PUE 1.25 (the checkout's: 1.10):
+    the pack finds it through GIGAFACTORY_PROJECT_DIR and the stack's config."""
+    (tmp_path / "Pulumi.yaml").write_text(
+        (REPO / "Pulumi.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    (tmp_path / "sites").mkdir()
+    text = (REPO / "sites" / "narvik.yaml").read_text(encoding="utf-8")
+    assert "design_pue: 1.10" in text
+    (tmp_path / "sites" / "narvik.yaml").write_text(text.replace("design_pue: 1.10", "design_pue: 1.25"))
+    monkeypatch.setenv("GIGAFACTORY_PROJECT_DIR", str(tmp_path))
+    monkeypatch.setattr(pulumi, "get_stack", lambda: "narvik-c1")
+    pulumi.runtime.set_all_config({"gigafactory:site": "sites/narvik.yaml", "gigafactory:cluster": "c1"})
+    try:
+        ctx = PACK.stack_config_context()
+        (pue,) = [p for p in PACK.policies() if p.name == "design-pue-max"]
+        found = [message for message, _ in validate_stack(pue, [])]
+    finally:
+        pulumi.runtime.set_all_config({})
+    assert (ctx.stack, ctx.cluster.name, ctx.site.power.design_pue) == ("narvik-c1", "c1", 1.25)
+    # 1.25 > the packaged 1.20 limit
+    assert found == [
+        "site/narvik: design PUE 1.25 is above 1.2: the facility would waste more energy than the limit for new data centres allows"
+    ]
