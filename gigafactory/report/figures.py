@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -59,6 +60,9 @@ TIER_COLOURS = {"leaf": "#4c72b0", "spine": "#55a868", "core": "#8172b3"}
 UNALLOCATED_COLOUR = "#e5e5e5"
 
 
+_AUTO_ID = re.compile(r'\bid="([A-Za-z][A-Za-z0-9.]*_\d+)"')
+
+
 @dataclass(frozen=True, slots=True)
 class RenderedFigure:
     """One figure of the report in both formats."""
@@ -97,6 +101,9 @@ def _render(fig: Figure, name: str, title: str, caption: str) -> RenderedFigure:
     )
     svg = svg_buf.getvalue()
     svg = svg[svg.index("<svg") :]  # drop the XML prolog and DOCTYPE: the page inlines it
+    # matplotlib numbers its own group ids per figure (figure_1, patch_1, ...): prefix them so
+    # ids stay unique on a page holding several figures. Our gids have two underscores or more.
+    svg = _AUTO_ID.sub(lambda m: f'id="{name}-{m.group(1)}"', svg)
     return RenderedFigure(name=name, title=title, caption=caption, svg=svg, png=png_buf.getvalue())
 
 

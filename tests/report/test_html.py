@@ -50,10 +50,12 @@ class _Refs(HTMLParser):
         super().__init__()
         self.tags: list[str] = []
         self.refs: list[str] = []
+        self.ids: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
         self.refs += [v or "" for k, v in attrs if k in ("src", "href", "xlink:href", "action")]
+        self.ids += [v or "" for k, v in attrs if k == "id"]
 
 
 def test_report_writes_the_page_and_every_figure_as_svg_and_png(narvik_report: Path) -> None:
@@ -78,6 +80,7 @@ def test_page_is_self_contained_with_every_figure_inline(narvik_report: Path) ->
     for r in parser.refs:
         if r.startswith("figures/"):
             assert (narvik_report / r).is_file(), r
+    assert parser.ids and len(parser.ids) == len(set(parser.ids)), "duplicate ids across inline figures"
 
 
 def test_page_opens_in_chromium_without_console_errors(narvik_report: Path, tmp_path: Path) -> None:
