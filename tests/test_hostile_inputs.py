@@ -156,21 +156,13 @@ NAME_CASES: dict[str, Any] = {  # a change to the kind site, or a pytest.param o
     "rack positions as boolean": lambda d: d["halls"][0].update(rack_positions=True),
     "commitment gpus as boolean": lambda d: d["commitments"].update(gpus=True),
     "quota gpus as boolean": lambda d: d["tenants"][0]["quotas"][0].update(gpus=True),
-    "control-plane count as boolean": pytest.param(
-        lambda d: d["clusters"][0]["control_plane"].update(count=True),
-        marks=pytest.mark.xfail(strict=True, reason="open (class 2, site spec): count: true loads as 1"),
-    ),
+    "control-plane count as boolean": lambda d: d["clusters"][0]["control_plane"].update(count=True),
     "max rack kW as boolean": lambda d: d["halls"][0].update(max_rack_kw=True),
     "tenant group empty": lambda d: d["tenants"][0].update(group=""),
     "tenant group blank": lambda d: d["tenants"][0].update(group="   "),
     "tenant group newline": lambda d: d["tenants"][0].update(group="\n"),
     "renewable evidence blank": lambda d: d["grid"].update(renewable_evidence="  "),
-    "renewable evidence empty": pytest.param(
-        lambda d: d["grid"].update(renewable_evidence=""),
-        marks=pytest.mark.xfail(
-            strict=True, reason="open (class 2, site spec): '' loads as no evidence, a rule violation only"
-        ),
-    ),
+    "renewable evidence empty": lambda d: d["grid"].update(renewable_evidence=""),
 }
 
 
@@ -226,14 +218,7 @@ COLLISIONS: dict[str, Any] = {
     # pool_<cluster>_<pool>: pool_a_b_c twice (Ansible group), a-b-c twice (Kueue flavor name)
     "cluster a-b pool c vs cluster a pool b-c": ("a-b", "c", "a", "b-c"),
     # cluster_<c>_control_plane of cluster dev vs cluster_<c> of cluster dev-control-plane
-    "control-plane group vs a cluster named like it": pytest.param(
-        ("dev", "gpu", "dev-control-plane", "gpu"),
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="open (class 3, site validation): cluster_dev_control_plane is both dev's control-plane "
-            "group and cluster dev-control-plane's group, so that cluster's GPU pools join kube_control_plane",
-        ),
-    ),
+    "control-plane group vs a cluster named like it": ("dev", "gpu", "dev-control-plane", "gpu"),
 }
 
 

@@ -291,7 +291,7 @@ def resolve(spec: SiteSpec, file: str = "<site>") -> Site:
     assert spec.grid.data_year is not None, "set_defaults runs first"
     grid = GridInfo(
         zone=spec.grid.zone,
-        renewable_evidence=spec.grid.renewable_evidence,
+        renewable_evidence=spec.grid.renewable_evidence or "",
         data_year=spec.grid.data_year,
         carbon_g_per_kwh=zone.carbon(spec.grid.data_year)[1],
         renewable_share=zone.renewable(spec.grid.data_year)[1],
@@ -327,16 +327,26 @@ def validate(site: Site, file: str = "<site>") -> Site:
                         "allowed: a free range",
                     )
             used.setdefault(p.hall, []).append((first, last, f"{c.name}/{p.name}"))
-    # Ansible turns '-' into '_' in group names: two names that differ only there collide.
-    _derived(file, "halls", [h.name for h in site.halls], _group, "Ansible group")
-    _derived(file, "clusters", [c.name for c in site.clusters], _group, "Ansible group")
-    for ci, c in enumerate(site.clusters):
-        _derived(file, f"clusters[{ci}].pools", [p.name for p in c.pools], _group, "Ansible group")
-    kueue = [
-        (f"clusters[{ci}].pools[{pi}]", p.kueue_name)
-        for ci, c in enumerate(site.clusters)
-        for pi, p in enumerate(c.pools)
+    # Ansible turns '-' into '_' in group names: every group the inventory makes must stay distinct
+    # (cluster "dev-control-plane" would otherwise share cluster "dev"'s control-plane group).
+    groups = [
+        (f"halls[{hi}]", f"hall {h.name!r}", f"hall_{_group(h.name)}") for hi, h in enumerate(site.halls)
     ]
+    kueue = []
+    for ci, c in enumerate(site.clusters):
+        groups.append((f"clusters[{ci}]", f"cluster {c.name!r}", f"cluster_{_group(c.name)}"))
+        groups.append(
+            (
+                f"clusters[{ci}].control_plane",
+                f"cluster {c.name!r}'s control plane",
+                f"cluster_{_group(c.name)}_control_plane",
+            )
+        )
+        for pi, p in enumerate(c.pools):
+            label = f"cluster {c.name!r} pool {p.name!r}"
+            groups.append((f"clusters[{ci}].pools[{pi}]", label, f"pool_{_group(c.name)}_{_group(p.name)}"))
+            kueue.append((f"clusters[{ci}].pools[{pi}]", label, p.kueue_name))
+    _collide(file, groups, "Ansible group")
     _collide(file, kueue, "Kueue object name")
     # Hall networks: no two overlap, management and BMC included.
     nets: list[tuple[str, ipaddress.IPv4Network]] = []
@@ -356,20 +366,19 @@ def _group(name: str) -> str:
     return name.replace("-", "_").replace(".", "_")
 
 
-def _derived(file: str, path: str, names: list[str], derive: Any, what: str) -> None:
-    _collide(file, [(f"{path}[{i}]", derive(n)) for i, n in enumerate(names)], what, names)
-
-
-def _collide(file: str, items: list[tuple[str, str]], what: str, names: list[str] | None = None) -> None:
-    seen: dict[str, tuple[int, str]] = {}
-    for i, (path, ident) in enumerate(items):
+def _collide(file: str, items: list[tuple[str, str, str]], what: str) -> None:
+    """Refuse two entities (path, label, derived identifier) that derive the same identifier."""
+    seen: dict[str, tuple[str, str]] = {}
+    for path, label, ident in items:
         if ident in seen:
-            j, other = seen[ident]
-            shown = f"{names[j]!r} and {names[i]!r}" if names else f"{other} and {path}"
+            other_path, other = seen[ident]
             raise SiteFileError(
-                file, path, f"{shown} both become {what} {ident!r}; allowed: names that stay distinct"
+                file,
+                path,
+                f"{other} ({other_path}) and {label} ({path}) both become {what} {ident!r}; "
+                "allowed: names that stay distinct",
             )
-        seen[ident] = (i, path)
+        seen[ident] = (path, label)
 
 
 def _unique(file: str, path: str, names: list[str], what: str = "names") -> None:

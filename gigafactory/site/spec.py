@@ -62,8 +62,9 @@ class _Strict(BaseModel):
 class Grid(_Strict):
     zone: str
     """Electricity Maps zone id (grid catalog), e.g. NO-NO4."""
-    renewable_evidence: str = Field(default="", max_length=2000)
-    """Guarantee-of-origin or PPA reference backing the renewable claim (checked by a rule)."""
+    renewable_evidence: str | None = Field(default=None, max_length=2000)
+    """Guarantee-of-origin or PPA reference backing the renewable claim. Leaving it out is a
+    policy finding (renewable-claim-evidence); writing it empty or blank is an input error."""
     data_year: int | None = None
     """Catalog year for carbon intensity and renewable share; default: latest published."""
 
@@ -77,8 +78,8 @@ class Grid(_Strict):
 
     @field_validator("renewable_evidence")
     @classmethod
-    def _evidence_not_blank(cls, v: str) -> str:
-        if v and not v.strip():
+    def _evidence_not_blank(cls, v: str | None) -> str | None:
+        if v is not None and not v.strip():
             raise ValueError(
                 "must not be blank; allowed: a guarantee-of-origin or PPA reference, or omit the key"
             )
@@ -177,10 +178,17 @@ class Commitments(_Strict):
 
 
 class ControlPlane(_Strict):
-    count: Literal[1, 3, 5] = 3
+    count: int = 3
     """Control-plane hosts (etcd members): 1 for a laptop, 3 or 5 in production."""
     hall: str | None = None
     """Hall of the control-plane hosts; default: the hall of the cluster's first pool."""
+
+    @field_validator("count")
+    @classmethod
+    def _odd_quorum(cls, v: int) -> int:
+        if v not in (1, 3, 5):
+            raise ValueError(f"{v} control-plane hosts; allowed: 1, 3, 5 (an odd etcd quorum)")
+        return v
 
 
 class Fabric(_Strict):

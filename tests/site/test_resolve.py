@@ -77,7 +77,7 @@ def test_defaults_are_explicit_after_set_defaults() -> None:
     assert spec.grid.data_year == 2025  # latest year with both carbon and renewable data
 
 
-def test_kueue_names_that_collide_are_refused(kind_data: dict[str, Any]) -> None:
+def test_derived_names_that_collide_are_refused(kind_data: dict[str, Any]) -> None:
     # cluster "a-b" pool "c" and cluster "a" pool "b-c" both map to Kueue objects named "a-b-c"
     base = kind_data["clusters"][0]
     first = {**base, "name": "a-b", "pools": [{**base["pools"][1], "name": "c"}]}
@@ -86,9 +86,9 @@ def test_kueue_names_that_collide_are_refused(kind_data: dict[str, Any]) -> None
     kind_data["tenants"] = []
     err = _error(kind_data)
     assert err.path == "clusters[1].pools[0]"
-    assert (
-        "clusters[0].pools[0] and clusters[1].pools[0] both become Kueue object name 'a-b-c'" in err.message
-    )
+    # the Ansible group pool_a_b_c collides first (the Kueue name a-b-c would too)
+    assert "cluster 'a-b' pool 'c' (clusters[0].pools[0]) and cluster 'a' pool 'b-c'" in err.message
+    assert "both become Ansible group 'pool_a_b_c'" in err.message
 
 
 def test_overlapping_hall_networks_are_refused(narvik_data: dict[str, Any]) -> None:
