@@ -14,7 +14,7 @@ from markupsafe import Markup
 from gigafactory.planning.plan import SitePlan
 from gigafactory.policy.config import PolicyConfig
 from gigafactory.policy.rule import Violation
-from gigafactory.policy.site_rules import SITE_RULE_CHECKS, SITE_RULES
+from gigafactory.policy.site_rules import SITE_RULES
 from gigafactory.report.figures import RenderedFigure, all_figures
 from gigafactory.report.tables import report_dict
 from gigafactory.site.model import Site
@@ -46,14 +46,14 @@ class Report:
 def rule_verdicts(config: PolicyConfig, violations: list[Violation]) -> list[RuleVerdict]:
     """Every site rule, in evaluation order, with its verdict, thresholds and source."""
     out = []
-    for name in SITE_RULES:
+    for name, site_rule in SITE_RULES.items():
         rc = config.rule(name)
         findings = tuple(v for v in violations if v.rule == name)
         verdict = "disabled" if rc.level == "disabled" else "fail" if findings else "pass"
         out.append(
             RuleVerdict(
                 name=name,
-                checks=SITE_RULE_CHECKS[name],
+                checks=site_rule.checks,
                 level=rc.level,
                 verdict=verdict,
                 thresholds=rc.plain_thresholds(),
