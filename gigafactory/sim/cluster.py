@@ -56,6 +56,8 @@ APISERVER_TIMEOUT = 90.0
 COMPONENT_TIMEOUT = 60.0
 KUEUE_TIMEOUT = 90.0
 NODES_TIMEOUT = 120.0
+NODES_PER_SECOND = 20.0
+"""Slowest rate at which KWOK is expected to make nodes Ready on a loaded 2-core machine."""
 STOP_TIMEOUT = 10.0
 STALE_STOP_TIMEOUT = 3.0
 """Leftovers of a crash may have lost their etcd: do not wait long for them."""
@@ -547,6 +549,7 @@ def _start(
                 keys.key("kueue-webhook"),
             ),
         )
+    progress(f"sim {stack}: Kueue CRDs and webhook configurations in ({time.monotonic() - t0:.1f} s)")
     cert_dir = folder / "kueue" / "certs"
     cert_dir.mkdir(parents=True)
     for src, dst in (
@@ -569,14 +572,14 @@ def _start(
 
     serving_tls = procs.tls_context(keys.ca_crt)
     for proc, url in (
-        (cm, f"https://127.0.0.1:{ports['kube-controller-manager']}/healthz"),
-        (sched, f"https://127.0.0.1:{ports['kube-scheduler']}/healthz"),
         (kw, f"{loop}:{ports['kwok']}/healthz"),
+        (sched, f"https://127.0.0.1:{ports['kube-scheduler']}/healthz"),
+        (cm, f"https://127.0.0.1:{ports['kube-controller-manager']}/healthz"),
     ):
         procs.wait_ready(
             proc, functools.partial(procs.http_ok, url, serving_tls), COMPONENT_TIMEOUT, "healthy"
         )
-    progress(f"sim {stack}: controller manager, scheduler and KWOK healthy ({time.monotonic() - t0:.1f} s)")
+        progress(f"sim {stack}: {proc.name} healthy ({time.monotonic() - t0:.1f} s)")
 
     with kube.api_client(admin_kc) as api:
         _wait_nodes(stack, api, cluster, [kw, sched, cm, apiserver, etcd], progress)
@@ -593,10 +596,12 @@ def _wait_nodes(
     cluster: Cluster,
     watch: list[procs.Proc],
     progress: Progress,
-    timeout: float = NODES_TIMEOUT,
+    timeout: float | None = None,
 ) -> None:
-    """Wait until every planned node is Ready, a progress line whenever the count changes."""
+    """Wait until every planned node is Ready, a progress line whenever the count changes.
+    Default timeout: NODES_TIMEOUT plus NODES_PER_SECOND's worth for a large cluster."""
     planned = cluster.nodes
+    timeout = timeout if timeout is not None else NODES_TIMEOUT + planned / NODES_PER_SECOND
     began, last = time.monotonic(), -1
     while True:
         ready = sum(p.ready for p in nodes.pool_status(cluster, nodes.list_nodes(api, cluster)))
@@ -610,7 +615,8 @@ def _wait_nodes(
             raise procs.ProcessFailed(f"{', '.join(dead)} exited while nodes were coming up")
         if time.monotonic() - began > timeout:
             raise TimeoutError(f"{ready}/{planned} nodes Ready after {timeout:.0f} s")
-        time.sleep(0.2)
+        # Listing thousands of nodes is megabytes of JSON: poll a large cluster less often.
+        time.sleep(0.2 if planned <= 200 else 1.0)
 
 
 def _ensure_nodes(stack: str, cluster: Cluster, progress: Progress) -> SimStatus:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ memory that a tenant's LimitRange adds must not need quota ("resource memory una
 FRAMEWORKS = ("batch/job",)
 """Job integrations on the simulator. Jobs without a queue name are left alone (Kueue's default)."""
 
-CRD_ESTABLISHED_TIMEOUT = 30.0
+CRD_ESTABLISHED_TIMEOUT = 60.0
 
 
 class KueueSetupError(GigafactoryError):
@@ -162,12 +163,24 @@ def _create(api: client.ApiClient, path: str, body: dict[str, Any]) -> None:
         )
 
 
-def _established(api: client.ApiClient, name: str) -> bool:
-    code, data = kube.request(api, "GET", f"{_CRDS}/{name}")
-    conditions = (data.get("status") or {}).get("conditions") or [] if isinstance(data, dict) else []
-    return code == 200 and any(
-        c.get("type") == "Established" and c.get("status") == "True" for c in conditions
-    )
+def _served(crd_objects: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Discovery path (``/apis/<group>/<version>``) -> plurals the CRDs serve there."""
+    out: dict[str, set[str]] = {}
+    for crd in crd_objects:
+        spec = crd["spec"]
+        for version in spec["versions"]:
+            if version.get("served", True):
+                out.setdefault(f"/apis/{spec['group']}/{version['name']}", set()).add(spec["names"]["plural"])
+    return out
+
+
+def _missing(api: client.ApiClient, path: str, plurals: set[str]) -> set[str]:
+    """Plurals not yet in the API server's discovery document at ``path`` (a small document,
+    unlike the CRDs themselves with their schemas)."""
+    code, data = kube.request(api, "GET", path)
+    if code != 200 or not isinstance(data, dict):
+        return plurals
+    return plurals - {r.get("name") for r in data.get("resources") or []}
 
 
 _CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
@@ -180,20 +193,22 @@ def install(
     webhooks: list[dict[str, Any]],
     secret: dict[str, Any],
 ) -> None:
-    """Namespace, cert secret, CRDs (waiting until established), then webhook configurations."""
+    """Namespace, cert secret, CRDs (in parallel, waiting until the API server serves every
+    version of each), then webhook configurations."""
     _create(
         api, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
     )
     _create(api, f"/api/v1/namespaces/{NAMESPACE}/secrets", secret)
-    for crd in crd_objects:
-        _create(api, _CRDS, crd)
+    with ThreadPoolExecutor(max_workers=len(crd_objects) or 1) as pool:
+        list(pool.map(lambda crd: _create(api, _CRDS, crd), crd_objects))
     deadline = time.monotonic() + CRD_ESTABLISHED_TIMEOUT
-    pending = [c["metadata"]["name"] for c in crd_objects]
+    pending = _served(crd_objects)
     while pending:
-        pending = [name for name in pending if not _established(api, name)]
+        pending = {path: left for path, plurals in pending.items() if (left := _missing(api, path, plurals))}
         if pending and time.monotonic() > deadline:
+            names = sorted(f"{path}/{p}" for path, plurals in pending.items() for p in plurals)
             raise KueueSetupError(
-                f"CRDs not established after {CRD_ESTABLISHED_TIMEOUT:.0f} s: {', '.join(pending)}"
+                f"CRDs not served after {CRD_ESTABLISHED_TIMEOUT:.0f} s: {', '.join(names)}"
             )
         if pending:
             time.sleep(0.1)

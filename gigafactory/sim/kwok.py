@@ -27,6 +27,9 @@ MANAGED_VALUE = "fake"
 
 LEASE_SECONDS = 40
 """Node lease duration KWOK renews (the kubelet default)."""
+PARALLELISM = 16
+"""Nodes (and leases, and pods) KWOK works on at once; its default of 4 makes a 4,256-node
+cluster take minutes to become Ready."""
 POD_CIDR = "10.0.0.1/16"
 """Fake pod addresses; never routed, only reported in pod status."""
 
@@ -154,9 +157,23 @@ def stages() -> list[dict[str, Any]]:
     ]
 
 
+def configuration() -> dict[str, Any]:
+    """KWOK's own options that have no command-line flag."""
+    return {
+        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+        "kind": "KwokConfiguration",
+        "metadata": {"name": "gigafactory-sim"},
+        "options": {
+            "nodePlayStageParallelism": PARALLELISM,
+            "nodeLeaseParallelism": PARALLELISM,
+            "podPlayStageParallelism": PARALLELISM,
+        },
+    }
+
+
 def config_text() -> str:
-    """The ``--config`` file: the stages as a multi-document YAML."""
-    return yaml.safe_dump_all(stages(), sort_keys=False)
+    """The ``--config`` file: KWOK's configuration and the stages, one YAML document each."""
+    return yaml.safe_dump_all([configuration(), *stages()], sort_keys=False)
 
 
 def args(kubeconfig: str, config: str, port: int) -> list[str]:

@@ -123,7 +123,8 @@ class PoolStatus:
 def list_nodes(api: client.ApiClient, cluster: Cluster) -> list[dict[str, Any]]:
     """The cluster's nodes in the API server (selected by the cluster label), as plain dicts."""
     selector = urllib.parse.quote(f"{LABEL_CLUSTER}={cluster.name}")
-    code, data = kube.request(api, "GET", f"/api/v1/nodes?labelSelector={selector}")
+    # resourceVersion=0: served from the API server's watch cache, not a quorum read of etcd.
+    code, data = kube.request(api, "GET", f"/api/v1/nodes?labelSelector={selector}&resourceVersion=0")
     if code != 200 or not isinstance(data, dict):
         raise NodeCreateError(f"listing nodes: the API server answered {code}: {kube.message(data)}")
     return list(data.get("items") or [])

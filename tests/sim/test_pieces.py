@@ -50,7 +50,9 @@ def test_node_readiness_needs_the_condition_and_no_not_ready_taint() -> None:
 
 
 def test_kwok_stages_cover_node_ready_pod_running_and_pod_delete() -> None:
-    stages = list(yaml.safe_load_all(kwok.config_text()))
+    docs = list(yaml.safe_load_all(kwok.config_text()))
+    assert docs[0]["kind"] == "KwokConfiguration"
+    stages = docs[1:]
     assert [(s["metadata"]["name"], s["spec"]["resourceRef"]["kind"]) for s in stages] == [
         ("node-ready", "Node"),
         ("pod-running", "Pod"),
