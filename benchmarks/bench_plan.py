@@ -12,6 +12,7 @@ Usage: .venv/bin/python benchmarks/bench_plan.py [--runs 15]
 from __future__ import annotations
 
 import argparse
+import datetime
 import statistics
 import subprocess
 import sys
@@ -68,7 +69,15 @@ def synthetic_site(gpus: int) -> dict[str, object]:
         )
     return {
         "name": f"synthetic-{gpus}",
-        "grid": {"zone": "NO-NO4", "renewable_evidence": "benchmark"},
+        "grid": {
+            "zone": "NO-NO4",
+            "renewable_evidence": {
+                "registry": "benchmark",
+                "certificates": ["benchmark"],
+                "mwh": 1e6,
+                "period": {"start": datetime.date(2026, 1, 1), "end": datetime.date(2026, 12, 31)},
+            },
+        },
         "power": {"design_pue": 1.1, "phases": [{"name": "all", "mw": 10_000}], "active_phase": "all"},
         "heat_reuse": {"plan": "benchmark"},
         "commitments": {"gpus": gpus * 2},

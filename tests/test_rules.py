@@ -188,3 +188,15 @@ def test_policy_config_errors(tmp_path: Path) -> None:
         load_policy(bad)
     with pytest.raises(PolicyConfigError, match="cannot read"):
         load_policy(tmp_path / "missing.yaml")
+
+
+def test_evidence_must_cover_the_annual_facility_consumption() -> None:
+    # Narvik: facility 208.176 MW IT x PUE 1.10 = 228.9936 MW; x 8,760 h = 2,005,983.936 MWh a year
+    data = site_data(NARVIK)
+    data["grid"]["renewable_evidence"]["mwh"] = 2_005_983  # 0.936 MWh short
+    (v,) = [x for x in _violations(data) if x.rule == "renewable-claim-evidence"]
+    assert v.subject == "site/narvik"
+    assert "covers 2,005,983 MWh, below 100% of the annual facility consumption of 2,005,984 MWh" in v.message
+    assert "(228.994 MW x 8,760 h)" in v.message
+    data["grid"]["renewable_evidence"]["mwh"] = 2_005_984
+    assert [x for x in _violations(data) if x.rule == "renewable-claim-evidence"] == []

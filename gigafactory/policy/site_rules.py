@@ -81,14 +81,25 @@ def _renewable_share(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Fi
 
 @rule(
     "renewable-claim-evidence",
-    "The site names the guarantee-of-origin or PPA reference behind its renewable claim.",
+    "The site's certificates (guarantees of origin or PPA) cover at least a share of its annual facility consumption.",
+    {"min_coverage": Threshold("number", minimum=0)},
 )
 def _evidence(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
-    if not site.grid.renewable_evidence.strip():
+    evidence = site.grid.renewable_evidence
+    annual_mwh = plan.facility_mw * 8760  # hours in a (non-leap) year
+    need_mwh = annual_mwh * cfg.number("min_coverage")
+    if evidence is None:
         yield (
             site_subject(site.name),
-            "grid.renewable_evidence is empty: a renewable claim needs a guarantee-of-origin or PPA "
-            "reference, since power bought without one carries the residual mix",
+            "grid.renewable_evidence is missing: a renewable claim needs guarantees of origin or a PPA "
+            "for the consumption, since power bought without them carries the residual mix",
+        )
+    elif evidence.mwh < need_mwh:
+        yield (
+            site_subject(site.name),
+            f"grid.renewable_evidence covers {evidence.mwh:,.0f} MWh, below {cfg.number('min_coverage'):.0%} "
+            f"of the annual facility consumption of {annual_mwh:,.0f} MWh ({plan.facility_mw:.3f} MW x "
+            "8,760 h): the rest carries the residual mix",
         )
 
 

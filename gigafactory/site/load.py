@@ -291,7 +291,7 @@ def resolve(spec: SiteSpec, file: str = "<site>") -> Site:
     assert spec.grid.data_year is not None, "set_defaults runs first"
     grid = GridInfo(
         zone=spec.grid.zone,
-        renewable_evidence=spec.grid.renewable_evidence or "",
+        renewable_evidence=spec.grid.renewable_evidence,
         data_year=spec.grid.data_year,
         carbon_g_per_kwh=zone.carbon(spec.grid.data_year)[1],
         renewable_share=zone.renewable(spec.grid.data_year)[1],

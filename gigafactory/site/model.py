@@ -32,6 +32,7 @@ from gigafactory.site.spec import (
     HeatReuse,
     Platform,
     Power,
+    RenewableEvidence,
     Role,
     Tenant,
 )
@@ -138,7 +139,8 @@ class GridInfo:
     """The site's grid zone with the catalog year in force (resolved default: latest)."""
 
     zone: str
-    renewable_evidence: str
+    renewable_evidence: RenewableEvidence | None
+    """Certificates behind the renewable claim; None when the site file gives none."""
     data_year: int
     carbon_g_per_kwh: float
     renewable_share: float

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -59,12 +60,55 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
+class EvidencePeriod(_Strict):
+    start: date = Field(strict=False)
+    """First day the certificates cover (YAML date, e.g. 2026-01-01)."""
+    end: date = Field(strict=False)
+    """Last day the certificates cover, inclusive."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> EvidencePeriod:
+        if self.end < self.start:
+            raise ValueError(
+                f"end: {self.end} is before start {self.start}; allowed: a day on or after start"
+            )
+        return self
+
+
+CertificateId = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_not_blank)]
+EVIDENCE_SHAPE = "a mapping with registry, certificates (a list of identifiers), mwh and period {start, end}"
+
+
+class RenewableEvidence(_Strict):
+    """The paperwork behind a renewable claim: guarantees of origin (or a PPA's certificates)
+    cancelled in a registry for the site's consumption. Policy rule renewable-claim-evidence
+    checks that ``mwh`` covers the site's annual facility consumption."""
+
+    registry: Text
+    """Registry the certificates are issued and cancelled in, e.g. the Norwegian GO registry (Statnett)."""
+    certificates: list[CertificateId] = Field(min_length=1, max_length=10_000)
+    """Certificate, cancellation-statement or PPA contract identifiers, as the registry writes them."""
+    mwh: float = Field(gt=0, le=1_000_000_000, allow_inf_nan=False)
+    """Energy the certificates cover over ``period``, MWh."""
+    period: EvidencePeriod
+
+    @field_validator("certificates")
+    @classmethod
+    def _unique_certificates(cls, v: list[str]) -> list[str]:
+        seen: set[str] = set()
+        for c in v:
+            if c in seen:
+                raise ValueError(f"{c!r} appears twice; allowed: each certificate once")
+            seen.add(c)
+        return v
+
+
 class Grid(_Strict):
     zone: str
     """Electricity Maps zone id (grid catalog), e.g. NO-NO4."""
-    renewable_evidence: str | None = Field(default=None, max_length=2000)
-    """Guarantee-of-origin or PPA reference backing the renewable claim. Leaving it out is a
-    policy finding (renewable-claim-evidence); writing it empty or blank is an input error."""
+    renewable_evidence: RenewableEvidence | None = None
+    """Certificates backing the renewable claim (registry, identifiers, MWh, period). Leaving it
+    out is a policy finding (renewable-claim-evidence); the old free-text form is an input error."""
     data_year: int | None = None
     """Catalog year for carbon intensity and renewable share; default: latest published."""
 
@@ -76,13 +120,11 @@ class Grid(_Strict):
             raise ValueError(f"{shown!r} is not a known grid zone; allowed: {', '.join(catalog.zones())}")
         return v
 
-    @field_validator("renewable_evidence")
+    @field_validator("renewable_evidence", mode="before")
     @classmethod
-    def _evidence_not_blank(cls, v: str | None) -> str | None:
-        if v is not None and not v.strip():
-            raise ValueError(
-                "must not be blank; allowed: a guarantee-of-origin or PPA reference, or omit the key"
-            )
+    def _structured_evidence(cls, v: object) -> object:
+        if isinstance(v, str):
+            raise ValueError(f"free text is no longer accepted; allowed: {EVIDENCE_SHAPE}")
         return v
 
     @model_validator(mode="after")
