@@ -3,7 +3,9 @@
 Narvik as committed (sites/narvik.yaml): 1,384 GB300 NVL72 racks (72 GPUs, 18 trays, 150 kW IT
 each) plus 30 CPU racks (19.2 kW): 99,648 GPUs, 25,392 nodes, 1,414 racks, 208.176 MW IT,
 x PUE 1.10 = 228.9936 MW facility in the 230 MW phase: 1.0064 MW headroom. MW figures are
-rounded to 3 decimals, as in `plan --format json`.
+rounded to 3 decimals, as in `plan --format json`. Its guarantees of origin cover 2,006,000 MWh
+a year, and rule renewable-claim-evidence wants 100 % of facility MW x 8,760 h: 228.9936 x
+8,760 = 2,005,983.9 MWh is covered, so any growth of the facility power breaks that rule too.
 """
 
 from __future__ import annotations
@@ -89,9 +91,11 @@ def test_one_scalable_unit_added(write_site: Writer) -> None:
         "switches": (560, 580, 20),
         "cables": (48_384, 50_112, 1_728),
     }
-    # 100,224 GPUs break the 100,000-GPU commitment; 230.314 MW breaks the 230 MW phase
+    # 100,224 GPUs break the 100,000-GPU commitment; 230.314 MW breaks the 230 MW phase, and
+    # 230.3136 x 8,760 = 2,017,547 MWh outgrows the 2,006,000 MWh of certificates
     assert sorted(_added(doc)) == [
         ("gpu-commitment-cap", "mandatory", "site/narvik"),
+        ("renewable-claim-evidence", "mandatory", "site/narvik"),
         ("site-power-envelope", "mandatory", "site/narvik"),
     ]
     assert doc["rules"]["removed"] == []
@@ -108,18 +112,35 @@ def test_pue_raised_past_the_envelope_fails(write_site: Writer) -> None:
     assert totals["headroom_mw"] == (1.006, -9.402, -10.408)
     assert totals["gpus"] == (99_648, 99_648, 0) and totals["it_mw"] == (208.176, 208.176, 0)
     assert [c["status"] for c in doc["clusters"]] == ["unchanged"] * 6
-    # 1.15 is within the 1.20 PUE limit: only the envelope starts failing
-    assert _added(doc) == [("site-power-envelope", "mandatory", "site/narvik")]
+    # 1.15 is within the 1.20 PUE limit; the envelope fails, and 239.4024 x 8,760 =
+    # 2,097,165 MWh outgrows the 2,006,000 MWh of certificates
+    assert sorted(_added(doc)) == [
+        ("renewable-claim-evidence", "mandatory", "site/narvik"),
+        ("site-power-envelope", "mandatory", "site/narvik"),
+    ]
     assert code == 1
 
 
-def test_pue_raised_within_the_envelope_passes(write_site: Writer) -> None:
+def test_pue_raised_within_the_envelope_still_outgrows_the_certificates(write_site: Writer) -> None:
     data = site_data(NARVIK)
     data["power"]["design_pue"] = 1.104
     code, doc = _json(NARVIK, write_site(data))
-    # 208.176 x 1.104 = 229.826304 -> 229.826 MW; headroom 0.173696 -> 0.174 MW
+    # 208.176 x 1.104 = 229.826304 -> 229.826 MW; headroom 0.173696 -> 0.174 MW: within 230 MW
     assert _totals(doc)["facility_mw"] == (228.994, 229.826, 0.832)
     assert _totals(doc)["headroom_mw"] == (1.006, 0.174, -0.832)
+    # but 229.826304 x 8,760 = 2,013,278 MWh > 2,006,000 MWh of certificates
+    assert _added(doc) == [("renewable-claim-evidence", "mandatory", "site/narvik")]
+    assert "2,013,278 MWh" in doc["rules"]["added"][0]["message"]
+    assert code == 1
+
+
+def test_pue_lowered_passes(write_site: Writer) -> None:
+    data = site_data(NARVIK)
+    data["power"]["design_pue"] = 1.08
+    code, doc = _json(NARVIK, write_site(data))
+    # 208.176 x 1.08 = 224.83008 -> 224.830 MW; headroom 5.16992 -> 5.170 MW
+    assert _totals(doc)["facility_mw"] == (228.994, 224.83, -4.164)
+    assert _totals(doc)["headroom_mw"] == (1.006, 5.17, 4.164)
     assert doc["rules"] == {"added": [], "removed": []}
     assert code == 0
 
@@ -147,8 +168,9 @@ def test_fixing_a_violation_lists_it_as_removed_and_passes(write_site: Writer) -
     data = site_data(NARVIK)
     data["power"]["design_pue"] = 1.15
     code, doc = _json(write_site(data), NARVIK)
-    assert [(v["rule"], v["subject"]) for v in doc["rules"]["removed"]] == [
-        ("site-power-envelope", "site/narvik")
+    assert sorted((v["rule"], v["subject"]) for v in doc["rules"]["removed"]) == [
+        ("renewable-claim-evidence", "site/narvik"),
+        ("site-power-envelope", "site/narvik"),
     ]
     assert doc["rules"]["added"] == []
     assert code == 0
