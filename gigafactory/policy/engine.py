@@ -236,7 +236,8 @@ def stack_context(stack: str, site_file: str, cluster: str, platform: str | None
     """The site and cluster a stack deploys (its config gigafactory:site, :cluster and
     :platform), resolved as the Pulumi program resolves them
     (gigafactory.stack.render.resolve_target); a relative site file is taken from the
-    project ``root``. Each site file is resolved once per version (path, mtime, size).
+    project ``root``. A stack is resolved once per version of its site file (path, mtime,
+    size), and the stacks of one site file share its plan.
     Raises StackConfigError or SiteFileError saying what is missing or wrong."""
     for key, value in (("site", site_file), ("cluster", cluster)):
         if not value:
