@@ -172,7 +172,6 @@ def engine_env(settings: StackConfig, root: Path) -> dict[str, str]:
         "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", ""),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-        "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
         "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
         # For the analyzer: the stack's config, this interpreter and the project.
         "PULUMI_CONFIG": json.dumps(pulumi_config(settings)),
