@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from gigafactory.baremetal.kubeadm import node_labels_arg
 from gigafactory.site.addressing import control_plane_hosts
 from gigafactory.site.model import GPU_ROLES, Cluster, Hall, Pool, Site
 
@@ -110,6 +111,12 @@ def _pool_vars(pool: Pool) -> dict[str, Any]:
         "gigafactory_gpus": pool.gpus_per_node,
         "gigafactory_nvlink_domain": pool.multi_node_nvlink,
         "gigafactory_taints": [t.as_dict() for t in pool.taints],
+        # Rollout units from the SKU: a rack (an NVL72 rack is one NVLink domain) and a
+        # scalable unit of su_racks racks; the rollout groups its batches by them.
+        "gigafactory_nodes_per_rack": pool.spec.nodes_per_rack,
+        "gigafactory_su_racks": pool.spec.su_racks,
+        # Compute-fabric (InfiniBand) ports every node must show Active in the health gate.
+        "gigafactory_ib_ports": pool.spec.nics_per_node,
     }
 
 
@@ -124,6 +131,7 @@ def _add_pool(inv: Inventory, site: Site, cluster: Cluster, pool: Pool, hall: Ha
     per_rack = pool.spec.nodes_per_rack
     for r in range(pool.rack_count):
         first = pool.node_placement(r * per_rack)
+        labels = pool.node_labels(r * per_rack)
         rack_group = inv.group(group_name("rack", first.rack))
         rack_group.vars = {
             "gigafactory_hall": first.hall,
@@ -131,7 +139,8 @@ def _add_pool(inv: Inventory, site: Site, cluster: Cluster, pool: Pool, hall: Ha
             "gigafactory_rack": first.rack,
             "gigafactory_rack_group": rack_group.name,
             "gigafactory_rack_position": first.rack_position,
-            "gigafactory_node_labels": pool.node_labels(r * per_rack),
+            "gigafactory_node_labels": labels,
+            "gigafactory_kubelet_node_labels": node_labels_arg(labels),
         }
         pool_group.children.append(rack_group.name)
         su_group = inv.group(group_name("su", first.su))

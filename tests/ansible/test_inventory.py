@@ -185,3 +185,29 @@ def test_provision_writes_a_plugin_config_ansible_reads(tmp_path: Path) -> None:
         check=True,
     )
     assert "hosts (2)" in proc.stdout and "lab-r0002-n02" in proc.stdout
+
+
+def _inventory_list(config: Path, **env: str) -> object:
+    proc = subprocess.run(
+        [str(VENV_BIN / "ansible-inventory"), "-i", str(config), "--list", "--export"],
+        capture_output=True,
+        text=True,
+        env=ansible_env(**env),
+        check=True,
+    )
+    return _plain(json.loads(proc.stdout))
+
+
+def test_plugin_fast_path_gives_the_public_api_inventory() -> None:
+    config = PLAYBOOKS / "inventory" / "kind.gigafactory_site.yml"
+    fast = _inventory_list(config)
+    public = _inventory_list(config, GIGAFACTORY_INVENTORY_PUBLIC_API="1")
+    assert fast == public
+    graph = subprocess.run(
+        [str(VENV_BIN / "ansible"), "-i", str(config), "gpu_nodes:&hall_lab", "--list-hosts"],
+        capture_output=True,
+        text=True,
+        env=ansible_env(),
+        check=True,
+    )
+    assert "hosts (2)" in graph.stdout, graph.stdout
