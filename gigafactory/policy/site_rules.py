@@ -292,7 +292,7 @@ def _tenant_quota(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Findi
 
 @rule(
     "address-plan-capacity",
-    "Each hall's management and BMC networks hold a 32-address block per rack position plus its control-plane hosts.",
+    "Each hall's management network holds a 32-address block and its BMC network a 64-address block per rack position, plus its control-plane hosts.",
 )
 def _address_plan(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
     for where, message in address_plan_findings(site):

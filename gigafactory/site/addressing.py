@@ -5,16 +5,22 @@ Host naming (stable when racks are added, because it follows physical position, 
     ``<hall>-r<position:04d>``; slot 1-based from the bottom of the rack);
   - control-plane host: ``<cluster>-cp<i>``, e.g. ``c1-cp1`` (i from 1).
 
-Address plan (per hall, the same shape in the management and the BMC network):
-  - the hall network is cut into blocks of ``ADDRESSES_PER_RACK`` addresses; block ``p`` belongs
-    to rack position ``p`` (1-based), and slot ``s`` gets offset ``s`` inside it, so a node's
-    address depends only on its rack position and slot. Offset 0 of each block is left for the
-    rack's management switch; block 0 is for the hall's gateway and services;
+Address plan (per hall; one block per rack position in each network):
+  - the management network is cut into blocks of ``MGMT_ADDRESSES_PER_RACK`` (32) addresses and
+    the BMC network into blocks of ``BMC_ADDRESSES_PER_RACK`` (64); block ``p`` belongs to rack
+    position ``p`` (1-based), block 0 is for the hall's gateway and services, and offset 0 of
+    each block is left for the rack's management switch. A rack's addresses depend only on its
+    position, never on which pools exist;
+  - compute node (tray) in slot ``s`` gets offset ``s`` (1..31) in both networks;
+  - the rack's other managed parts have only a BMC: NVLink switch tray ``i`` (1-based) gets BMC
+    offset ``SWITCH_TRAY_BMC_BASE + i - 1`` (32..47) and power shelf ``i`` gets
+    ``POWER_SHELF_BMC_BASE + i - 1`` (48..62). A GB300 NVL72 rack uses 1 + 18 + 9 + 8 = 36 of
+    its 64 BMC addresses (offsets 0, 1-18, 32-40, 48-55);
   - control-plane hosts take the top of the network, counted down from the last usable address,
     in cluster order of the site file then host index;
   - site rule ``address-plan-capacity`` (gigafactory.policy.site_rules) fails when a hall network cannot hold
-    every rack position plus the control-plane hosts, or a SKU has more nodes per rack than a
-    block has slots.
+    every rack position plus the control-plane hosts, or a SKU has more nodes, switch trays or
+    power shelves per rack than a block has room for.
 """
 
 from __future__ import annotations
@@ -24,11 +30,24 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from gigafactory.site import catalog
+
 if TYPE_CHECKING:
     from gigafactory.site.model import Site
 
-ADDRESSES_PER_RACK = 32
-"""Addresses per rack position block: offset 0 for the rack switch, slots 1..31 for nodes."""
+MGMT_ADDRESSES_PER_RACK = 32
+"""Management addresses per rack position block: offset 0 for the rack switch, slots 1..31 for nodes."""
+BMC_ADDRESSES_PER_RACK = 64
+"""BMC addresses per rack position block: offset 0 for the rack switch, 1..31 for node BMCs,
+32..47 for NVLink switch trays, 48..62 for power shelves (a /26 per rack position)."""
+NODE_SLOTS = 31
+"""Highest node slot a rack block has an address for."""
+SWITCH_TRAY_BMC_BASE = 32
+POWER_SHELF_BMC_BASE = 48
+SWITCH_TRAY_SLOTS = POWER_SHELF_BMC_BASE - SWITCH_TRAY_BMC_BASE
+"""NVLink switch trays a rack block has BMC addresses for (16)."""
+POWER_SHELF_SLOTS = BMC_ADDRESSES_PER_RACK - 1 - POWER_SHELF_BMC_BASE
+"""Power shelves a rack block has BMC addresses for (15; offset 63 stays free)."""
 
 
 def worker_name(rack: str, slot: int) -> str:
@@ -48,8 +67,19 @@ class ControlPlaneHost:
     bmc_address: str
 
 
-def rack_offset(position: int, slot: int) -> int:
-    return position * ADDRESSES_PER_RACK + slot
+def switch_tray_name(rack: str, index: int) -> str:
+    """BMC host name of NVLink switch tray ``index`` (1-based) of ``rack``."""
+    return f"{rack}-nvsw{index:02d}"
+
+
+def power_shelf_name(rack: str, index: int) -> str:
+    """BMC host name of power shelf ``index`` (1-based) of ``rack``."""
+    return f"{rack}-ps{index:02d}"
+
+
+def rack_offset(position: int, slot: int, block: int = MGMT_ADDRESSES_PER_RACK) -> int:
+    """Offset of ``slot`` of rack ``position`` in a hall network cut into ``block``-address blocks."""
+    return position * block + slot
 
 
 def control_plane_hosts(site: Site) -> list[ControlPlaneHost]:
@@ -75,32 +105,50 @@ def control_plane_hosts(site: Site) -> list[ControlPlaneHost]:
     return hosts
 
 
+def hall_network_needs(rack_positions: int, control_plane_hosts: int) -> dict[str, int]:
+    """Addresses each hall network needs, by site-file key: block 0 plus one block per rack
+    position, the control-plane hosts at the top, and the broadcast address."""
+    return {
+        "mgmt_cidr": (rack_positions + 1) * MGMT_ADDRESSES_PER_RACK + control_plane_hosts + 1,
+        "bmc_cidr": (rack_positions + 1) * BMC_ADDRESSES_PER_RACK + control_plane_hosts + 1,
+    }
+
+
+def rack_block_findings(sku: catalog.Sku) -> Iterator[str]:
+    """What of a SKU's rack does not fit one rack block (empty when it fits)."""
+    for what, count, room in (
+        ("nodes", sku.nodes_per_rack, NODE_SLOTS),
+        ("NVLink switch trays", sku.switch_trays_per_rack, SWITCH_TRAY_SLOTS),
+        ("power shelves", sku.power_shelves_per_rack, POWER_SHELF_SLOTS),
+    ):
+        if count > room:
+            yield f"SKU {sku.id} has {count} {what} per rack; a rack block has room for {room}"
+
+
 def address_plan_findings(site: Site) -> Iterator[tuple[str, str]]:
     """(subject, message) for each hall network too small for its rack positions and
-    control-plane hosts, and each SKU with more nodes per rack than a rack block has slots."""
+    control-plane hosts, and each SKU whose rack does not fit a rack block."""
     cp_per_hall: dict[str, int] = {}
     for c in site.clusters:
         cp_per_hall[c.control_plane_hall] = cp_per_hall.get(c.control_plane_hall, 0) + c.control_plane_count
+    block = {"mgmt_cidr": MGMT_ADDRESSES_PER_RACK, "bmc_cidr": BMC_ADDRESSES_PER_RACK}
     for hall in site.halls:
         cps = cp_per_hall.get(hall.name, 0)
-        need = (hall.rack_positions + 1) * ADDRESSES_PER_RACK + cps + 1
+        needs = hall_network_needs(hall.rack_positions, cps)
         for kind, cidr in (("mgmt_cidr", hall.mgmt_cidr), ("bmc_cidr", hall.bmc_cidr)):
             have = ipaddress.IPv4Network(cidr).num_addresses
+            need = needs[kind]
             if need > have:
                 yield (
                     f"hall/{hall.name}",
-                    f"{kind} {cidr} has {have} addresses; {hall.rack_positions} rack positions x "
-                    f"{ADDRESSES_PER_RACK} + {cps} control-plane hosts need {need}: use a prefix of "
+                    f"{kind} {cidr} has {have} addresses; ({hall.rack_positions} rack positions + 1) x "
+                    f"{block[kind]} + {cps} control-plane hosts + 1 need {need}: use a prefix of "
                     f"/{_prefix_for(need)} or shorter",
                 )
     for c in site.clusters:
         for p in c.pools:
-            if p.spec.nodes_per_rack >= ADDRESSES_PER_RACK:
-                yield (
-                    f"pool/{c.name}/{p.name}",
-                    f"SKU {p.sku} has {p.spec.nodes_per_rack} nodes per rack; a rack block has "
-                    f"{ADDRESSES_PER_RACK - 1} slots",
-                )
+            for message in rack_block_findings(p.spec):
+                yield f"pool/{c.name}/{p.name}", message
 
 
 def _prefix_for(addresses: int) -> int:

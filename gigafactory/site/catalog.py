@@ -7,7 +7,7 @@ from importlib import resources
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from gigafactory.errors import CatalogError
 
@@ -37,6 +37,20 @@ class Sku(_Entry):
     nvlink_domain_gpus: int = Field(ge=0)
     default_switch: str
     source: str = Field(min_length=1)
+    switch_trays_per_rack: int = Field(ge=0)
+    power_shelves_per_rack: int = Field(ge=0)
+    rack_parts_source: str = Field(min_length=1)
+    nccl_busbw_floor_gb_s: float = Field(ge=0)
+    ib_write_bw_floor_gbps: float = Field(ge=0)
+    burnin_floors_source: str = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _gpu_floors(self) -> Sku:
+        if self.gpus_per_node > 0 and self.nccl_busbw_floor_gb_s <= 0:
+            raise ValueError(f"{self.id}: a GPU SKU needs nccl_busbw_floor_gb_s above 0")
+        if self.nics_per_node > 0 and self.ib_write_bw_floor_gbps <= 0:
+            raise ValueError(f"{self.id}: a SKU with compute NICs needs ib_write_bw_floor_gbps above 0")
+        return self
 
     @property
     def su_racks(self) -> int:

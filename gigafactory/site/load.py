@@ -26,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from gigafactory.errors import SiteFileError
 from gigafactory.site import catalog
-from gigafactory.site.addressing import ADDRESSES_PER_RACK, control_plane_hosts
+from gigafactory.site.addressing import control_plane_hosts, hall_network_needs, rack_block_findings
 from gigafactory.site.model import Cluster, GridInfo, Pool, Site
 from gigafactory.site.spec import API_VERSION, KIND, KNOWN_API_VERSIONS, SiteSpec
 
@@ -408,26 +408,24 @@ def load_site(path: str | Path) -> Site:
 def address_plan_fits(site: Site) -> None:
     """Raise SiteFileError when a node or control-plane host would get an address outside its
     hall's networks (what ``inventory`` and ``provision`` refuse, whatever the policy says)."""
+    cp_per_hall: dict[str, int] = {}
     for c in site.clusters:
+        cp_per_hall[c.control_plane_hall] = cp_per_hall.get(c.control_plane_hall, 0) + c.control_plane_count
         for p in c.pools:
-            if p.spec.nodes_per_rack >= ADDRESSES_PER_RACK:
-                raise SiteFileError(
-                    site.file or "<site>",
-                    f"pool {c.name}/{p.name}",
-                    f"SKU {p.sku} has {p.spec.nodes_per_rack} nodes per rack; a rack block has "
-                    f"{ADDRESSES_PER_RACK - 1} slots",
-                )
+            for message in rack_block_findings(p.spec):
+                raise SiteFileError(site.file or "<site>", f"pool {c.name}/{p.name}", message)
             p.node_addresses(p.node_count - 1)  # the highest offset of the pool
+            p.rack_parts(p.last_rack_position)  # the highest BMC offset of the pool's rack parts
     for h in site.halls:
-        for cidr in (h.mgmt_cidr, h.bmc_cidr):
+        needs = hall_network_needs(h.rack_positions, cp_per_hall.get(h.name, 0))
+        for key, cidr in (("mgmt_cidr", h.mgmt_cidr), ("bmc_cidr", h.bmc_cidr)):
             net = ipaddress.IPv4Network(cidr)
-            need = (h.rack_positions + 1) * ADDRESSES_PER_RACK
-            if need > net.num_addresses:
+            if needs[key] > net.num_addresses:
                 raise SiteFileError(
                     site.file or "<site>",
                     f"hall {h.name}",
-                    f"{cidr} has {net.num_addresses} addresses; "
-                    f"{h.rack_positions} rack positions need {need}",
+                    f"{key} {cidr} has {net.num_addresses} addresses; {h.rack_positions} rack positions "
+                    f"and the control-plane hosts need {needs[key]}",
                 )
     for cp in control_plane_hosts(site):
         hall = site.hall(cp.hall)

@@ -15,13 +15,24 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
 from gigafactory.errors import AddressPlanError, NotFoundError
 from gigafactory.site import catalog
-from gigafactory.site.addressing import ADDRESSES_PER_RACK, rack_offset, worker_name
+from gigafactory.site.addressing import (
+    BMC_ADDRESSES_PER_RACK,
+    MGMT_ADDRESSES_PER_RACK,
+    NODE_SLOTS,
+    POWER_SHELF_BMC_BASE,
+    SWITCH_TRAY_BMC_BASE,
+    power_shelf_name,
+    rack_offset,
+    switch_tray_name,
+    worker_name,
+)
 from gigafactory.site.spec import (
     GPU_ROLES,
     LAPTOP_PLATFORMS,
@@ -60,6 +71,7 @@ __all__ = [
     "Node",
     "NodePlacement",
     "Pool",
+    "RackPart",
     "Site",
     "Taint",
     "Tenant",
@@ -131,6 +143,24 @@ class Node:
     gpus: int
     address: str
     """Management address (the hall's mgmt network)."""
+    bmc_address: str
+
+
+RackPartKind = Literal["nvlink-switch-tray", "power-shelf"]
+
+
+@dataclass(frozen=True, slots=True)
+class RackPart:
+    """A managed part of a rack that is not a node (an NVLink switch tray or a power shelf):
+    it has a BMC address in the hall's BMC network and no Kubernetes presence."""
+
+    name: str
+    """BMC host name: ``<rack>-nvsw<i:02d>`` or ``<rack>-ps<i:02d>``."""
+    kind: RackPartKind
+    rack: str
+    rack_position: int
+    index: int
+    """1-based among the rack's parts of the same kind."""
     bmc_address: str
 
 
@@ -308,23 +338,63 @@ class Pool:
         return worker_name(p.rack, p.slot)
 
     @cached_property
-    def _networks(self) -> tuple[ipaddress.IPv4Network, ipaddress.IPv4Network]:
-        return ipaddress.IPv4Network(self.hall_spec.mgmt_cidr), ipaddress.IPv4Network(self.hall_spec.bmc_cidr)
+    def _networks(self) -> tuple[tuple[ipaddress.IPv4Network, int], tuple[ipaddress.IPv4Network, int]]:
+        """(network, block size) of the hall's management and BMC networks."""
+        return (
+            (ipaddress.IPv4Network(self.hall_spec.mgmt_cidr), MGMT_ADDRESSES_PER_RACK),
+            (ipaddress.IPv4Network(self.hall_spec.bmc_cidr), BMC_ADDRESSES_PER_RACK),
+        )
 
     def node_addresses(self, index: int) -> tuple[str, str]:
         """(management, BMC) address of node ``index``; AddressPlanError when it does not fit
         its hall's networks (the site rule address-plan-capacity says so before this runs)."""
         p = self.node_placement(index)
-        offset = rack_offset(p.rack_position, p.slot)
         out: list[str] = []
-        for net in self._networks:
-            if not 1 <= p.slot < ADDRESSES_PER_RACK or offset >= net.num_addresses - 1:
+        for net, block in self._networks:
+            offset = rack_offset(p.rack_position, p.slot, block)
+            if not 1 <= p.slot <= NODE_SLOTS or offset >= net.num_addresses - 1:
                 raise AddressPlanError(
                     f"pool {self.cluster}/{self.name}: node {worker_name(p.rack, p.slot)} needs offset "
                     f"{offset} of {net}, which has {net.num_addresses} addresses"
                 )
             out.append(str(net.network_address + offset))
         return out[0], out[1]
+
+    def rack_parts(self, position: int) -> tuple[RackPart, ...]:
+        """The NVLink switch trays and power shelves of rack ``position`` (one of the pool's
+        racks) with their BMC addresses; empty for SKUs without such parts (DGX, CPU racks)."""
+        if not self.first_rack_position <= position <= self.last_rack_position:
+            raise IndexError(
+                f"pool {self.name} has racks {self.first_rack_position}-{self.last_rack_position}, "
+                f"not {position}"
+            )
+        net, block = self._networks[1]
+        rack = self.rack_name(position)
+        out: list[RackPart] = []
+        kinds: tuple[tuple[RackPartKind, int, int, Callable[[str, int], str]], ...] = (
+            ("nvlink-switch-tray", self.spec.switch_trays_per_rack, SWITCH_TRAY_BMC_BASE, switch_tray_name),
+            ("power-shelf", self.spec.power_shelves_per_rack, POWER_SHELF_BMC_BASE, power_shelf_name),
+        )
+        for kind, count, base, name in kinds:
+            for i in range(1, count + 1):
+                offset = rack_offset(position, base + i - 1, block)
+                if offset >= net.num_addresses - 1:
+                    raise AddressPlanError(
+                        f"pool {self.cluster}/{self.name}: {name(rack, i)} needs offset {offset} of "
+                        f"{net}, which has {net.num_addresses} addresses"
+                    )
+                out.append(
+                    RackPart(name(rack, i), kind, rack, position, i, str(net.network_address + offset))
+                )
+        return tuple(out)
+
+    def all_rack_parts(self) -> list[RackPart]:
+        """The rack parts of every rack of the pool, rack by rack."""
+        return [
+            part
+            for position in range(self.first_rack_position, self.last_rack_position + 1)
+            for part in self.rack_parts(position)
+        ]
 
     def node(self, index: int) -> Node:
         """Everything about node ``index`` that a kubelet registers with, in one object."""
