@@ -215,8 +215,8 @@ def test_every_figure_renders_as_svg_and_png() -> None:
 
 def test_floor_map_of_a_large_hall_widens_its_rows_and_draws_every_position(write_site: Writer) -> None:
     data = site_data(KIND)
-    # 2,000 positions x 32 addresses = 64,000 addresses: a /16 (65,536) holds them
-    data["halls"][0].update(rack_positions=2000, mgmt_cidr="10.250.0.0/16", bmc_cidr="10.251.0.0/16")
+    # 2,000 positions x at most 64 addresses each = 128,000: a /14 (262,144) holds them
+    data["halls"][0].update(rack_positions=2000, mgmt_cidr="10.248.0.0/14", bmc_cidr="10.252.0.0/14")
     site = load_site(write_site(data))
     # isqrt(2 x 2,000) = 63, rounded up to a multiple of 8: 64 positions per row, 32 rows
     assert figures.floor_columns(2000) == 64
