@@ -43,7 +43,8 @@ def test_addresses_follow_rack_position_and_slot() -> None:
     hv = build(load_site(NARVIK), "c1").merged_hostvars()
     # hall-a mgmt 10.16.0.0/18: rack 42 block starts at 42 * 32 = 1344 = 10.16.5.64; slot 7 -> .71.
     assert hv["hall-a-r0042-n07"]["gigafactory_address"] == "10.16.5.71"
-    assert hv["hall-a-r0042-n07"]["gigafactory_bmc_address"] == "10.32.5.71"
+    # hall-a BMC 10.32.0.0/17, 64-address blocks: 42 * 64 + 7 = 2695 = 10 * 256 + 135 -> 10.32.10.135.
+    assert hv["hall-a-r0042-n07"]["gigafactory_bmc_address"] == "10.32.10.135"
     assert len({v["gigafactory_address"] for v in hv.values()}) == len(hv)
 
 
