@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from gigafactory.cli import engine as _engine
+from gigafactory.cli import fabric as _fabric
 from gigafactory.cli import inventory as _inventory
 from gigafactory.cli import kind as _kind
 from gigafactory.cli import kubeadm as _kubeadm
@@ -56,6 +57,7 @@ _kind.register(app)
 _kubeadm.register(app)
 _sim.register(app)
 _engine.register(app)
+_fabric.register(app)
 
 
 EXIT_INTERRUPTED = 130

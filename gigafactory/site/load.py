@@ -28,7 +28,7 @@ from gigafactory.errors import SiteFileError
 from gigafactory.site import catalog
 from gigafactory.site.addressing import control_plane_hosts, hall_network_needs, rack_block_findings
 from gigafactory.site.model import Cluster, GridInfo, Pool, Site
-from gigafactory.site.spec import API_VERSION, KIND, KNOWN_API_VERSIONS, SiteSpec
+from gigafactory.site.spec import API_VERSION, KIND, KNOWN_API_VERSIONS, PKEY_RULE, SiteSpec
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 """A site file is a few kilobytes; anything above this is refused before parsing."""
@@ -270,7 +270,22 @@ def resolve(spec: SiteSpec, file: str = "<site>") -> Site:
             )
         )
     by_name = {c.name: c for c in clusters}
+    pkeys: dict[int, str] = {}
     for ti, t in enumerate(spec.tenants):
+        if t.cluster in by_name and by_name[t.cluster].platform == "baremetal" and t.pkey is None:
+            raise SiteFileError(
+                file,
+                f"tenants[{ti}].pkey",
+                f"required for a tenant of a bare-metal cluster; allowed: {PKEY_RULE}",
+            )
+        if t.pkey is not None:
+            if t.pkey in pkeys:
+                raise SiteFileError(
+                    file,
+                    f"tenants[{ti}].pkey",
+                    f"{t.pkey:#06x} is tenant {pkeys[t.pkey]!r}'s partition key too; allowed: {PKEY_RULE}",
+                )
+            pkeys[t.pkey] = t.name
         if t.cluster not in by_name:
             raise SiteFileError(
                 file,

@@ -291,12 +291,27 @@ class TenantQuota(_Strict):
     gpus: int = Field(ge=0, le=100_000_000)
 
 
+PKEY_DEFAULT = 0x7FFF
+"""The InfiniBand default partition every port joins; never a tenant's."""
+PKEY_RULE = "a 15-bit partition key 0x0001-0x7ffe (0x7fff is the default partition), unique in the site"
+
+
 class Tenant(_Strict):
     name: Name
     cluster: str
     group: Text
     """Identity-provider group bound to the tenant namespace's edit role."""
     quotas: list[TenantQuota] = Field(min_length=1, max_length=1000)
+    pkey: int | None = None
+    """InfiniBand partition key of the tenant's compute-fabric traffic (write it in hex, e.g.
+    0x0101). Required for tenants of bare-metal clusters; unique in the site."""
+
+    @field_validator("pkey")
+    @classmethod
+    def _pkey(cls, v: int | None) -> int | None:
+        if v is not None and not 1 <= v < PKEY_DEFAULT:
+            raise ValueError(f"{v:#06x} is not a tenant partition key; allowed: {PKEY_RULE}")
+        return v
 
     @property
     def namespace(self) -> str:
