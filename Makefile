@@ -63,6 +63,7 @@ bench: install  ## benchmarks (numbers go in the closing notes, not in tests)
 	$(BIN)/python benchmarks/bench_render.py
 	$(BIN)/python benchmarks/bench_check.py
 	$(BIN)/python benchmarks/bench_inventory.py
+	$(BIN)/python benchmarks/bench_report.py
 
 bench-engine: install  ## the real engine on the simulator: up from empty, no-op up, preview --policy-pack (needs `make toolchain`)
 	$(BIN)/python benchmarks/bench_engine.py
