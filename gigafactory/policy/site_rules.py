@@ -30,8 +30,6 @@ from gigafactory.site.model import Site
 
 SITE_RULES: dict[str, SiteRule] = {}
 """Every site rule by name, in registration order (the evaluation, catalogue and docs order)."""
-SITE_RULE_CHECKS: dict[str, str] = {}
-"""What each site rule checks, in one sentence: ``SITE_RULES[name].checks`` by name."""
 
 Finding = SiteFinding
 
@@ -43,7 +41,6 @@ def rule(
 
     def register(fn: SiteCheck) -> SiteCheck:
         SITE_RULES[name] = Rule(name, "site", checks, dict(thresholds or {}), fn)
-        SITE_RULE_CHECKS[name] = checks
         return fn
 
     return register
