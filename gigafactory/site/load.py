@@ -14,6 +14,7 @@ and what is allowed.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -416,8 +417,22 @@ def parse_site(data: Any, file: str = "<site>") -> Site:
 
 
 def load_site(path: str | Path) -> Site:
-    """Read and validate a site file. Raises SiteFileError with file, field path and allowed values."""
-    return parse_site(read(path), str(path))
+    """Read and validate a site file. Raises SiteFileError with file, field path and allowed values.
+
+    The resolved site is frozen, so a file loaded again unchanged (same path, size and
+    modification time) is served from a small cache: every stack of a site shares one."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return parse_site(read(path), str(path))  # read() says what is wrong with it
+    if not stat.S_ISREG(st.st_mode):
+        return parse_site(read(path), str(path))
+    return _load_cached(str(path), os.path.abspath(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=32)
+def _load_cached(shown: str, _abspath: str, _mtime_ns: int, _size: int) -> Site:
+    return parse_site(read(shown), shown)
 
 
 def address_plan_fits(site: Site) -> None:
