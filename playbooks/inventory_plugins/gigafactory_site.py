@@ -7,7 +7,13 @@ costs little per host.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
 import os
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from ansible.errors import AnsibleParserError
@@ -36,6 +42,15 @@ options:
     description: Load only this cluster (much faster for one cluster of a large site).
     required: false
     type: str
+  build_cache:
+    description:
+      - Keep the built inventory as JSON under C($GIGAFACTORY_CACHE_DIR/inventory) (default
+        C(~/.cache/gigafactory/inventory)), keyed by the site file's content, the cluster and the
+        size and modification time of every file of the gigafactory package; a later load with the
+        same key skips the library (pydantic and the model), most of a one-cluster load.
+    required: false
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -57,29 +72,16 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]
     def parse(self, inventory: Any, loader: Any, path: str, cache: bool = True) -> None:
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
-        try:
-            from gigafactory.baremetal.inventory import build
-            from gigafactory.errors import GigafactoryError
-            from gigafactory.site import load_site
-            from gigafactory.site.load import address_plan_fits
-        except ImportError as exc:
-            raise AnsibleParserError(
-                f"gigafactory_site needs the gigafactory package on the controller: {exc}"
-            ) from exc
         site_path = self.get_option("site")
         if not os.path.isabs(site_path):
             site_path = os.path.join(os.path.dirname(os.path.abspath(path)), site_path)
         cluster = self.get_option("cluster")
-        try:
-            site = load_site(site_path)
-            address_plan_fits(site)  # never emit hosts whose addresses fall outside their hall
-            inv = build(site, cluster)
-        except GigafactoryError as exc:
-            raise AnsibleParserError(str(exc)) from exc
-        except KeyError:
-            raise AnsibleParserError(f"{site_path}: no cluster {cluster!r}") from None
-        except (RecursionError, MemoryError, OSError) as exc:  # never a half-built inventory
-            raise AnsibleParserError(f"{site_path}: cannot load: {type(exc).__name__}") from None
+        cache_file = _cache_file(site_path, cluster) if self.get_option("build_cache") else None
+        inv = _read_cache(cache_file) if cache_file else None
+        if inv is None:
+            inv = _build(site_path, cluster)
+            if cache_file:
+                _write_cache(cache_file, inv)
 
         add_group = self.inventory.add_group
         add_child = self.inventory.add_child
@@ -96,6 +98,86 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]
             _add_hosts_fast(data, inv)
         else:
             _add_hosts(self.inventory, inv)
+
+
+_CACHE_FORMAT = "1"
+
+
+def _cache_file(site_path: str, cluster: str | None) -> Path | None:
+    """The cache entry for this site file, cluster and installed library; None when the site file
+    or the library cannot be read (then the inventory is built, and errors reported, as usual)."""
+    spec = importlib.util.find_spec("gigafactory")  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    key = hashlib.sha256(f"{_CACHE_FORMAT}\0{cluster or ''}\0".encode())
+    try:
+        key.update(Path(site_path).read_bytes())
+        for root in spec.submodule_search_locations:
+            for f in sorted(Path(root).rglob("*")):
+                if f.suffix in (".py", ".yaml", ".yml", ".json") and f.is_file():
+                    st = f.stat()
+                    key.update(f"{f.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    except OSError:
+        return None
+    base = Path(os.environ.get("GIGAFACTORY_CACHE_DIR") or Path.home() / ".cache" / "gigafactory")
+    return base / "inventory" / f"{key.hexdigest()}.json"
+
+
+def _read_cache(path: Path) -> Any:
+    try:
+        data = json.loads(path.read_text())
+        groups = {
+            g["name"]: SimpleNamespace(
+                name=g["name"], hosts=g["hosts"], children=g["children"], vars=g["vars"]
+            )
+            for g in data["groups"]
+        }
+        return SimpleNamespace(groups=groups, hostvars=data["hostvars"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # absent or unreadable: build it
+
+
+def _write_cache(path: Path, inv: Any) -> None:
+    """Write atomically (a concurrent reader sees the old entry or the new one, never half)."""
+    data = {
+        "groups": [
+            {"name": g.name, "hosts": g.hosts, "children": g.children, "vars": g.vars}
+            for g in inv.groups.values()
+        ],
+        "hostvars": inv.hostvars,
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
+            json.dump(data, f, separators=(",", ":"))
+        os.replace(f.name, path)
+    except OSError:
+        pass  # a read-only home is no reason to fail the inventory
+
+
+def _build(site_path: str, cluster: str | None) -> Any:
+    """The site's inventory from the library (imports pydantic and the whole model: most of the
+    time of a one-cluster load)."""
+    try:
+        from gigafactory.baremetal.inventory import build
+        from gigafactory.errors import GigafactoryError
+        from gigafactory.site import load_site
+        from gigafactory.site.load import address_plan_fits
+    except ImportError as exc:
+        raise AnsibleParserError(
+            f"gigafactory_site needs the gigafactory package on the controller: {exc}"
+        ) from exc
+    try:
+        site = load_site(site_path)
+        address_plan_fits(site)  # never emit hosts whose addresses fall outside their hall
+        inv = build(site, cluster)
+    except GigafactoryError as exc:
+        raise AnsibleParserError(str(exc)) from exc
+    except KeyError:
+        raise AnsibleParserError(f"{site_path}: no cluster {cluster!r}") from None
+    except (RecursionError, MemoryError, OSError) as exc:  # never a half-built inventory
+        raise AnsibleParserError(f"{site_path}: cannot load: {type(exc).__name__}") from None
+    return inv
 
 
 def _add_hosts(inventory: Any, inv: Any) -> None:

@@ -212,3 +212,24 @@ def test_plugin_fast_path_gives_the_public_api_inventory() -> None:
         check=True,
     )
     assert "hosts (2)" in graph.stdout, graph.stdout
+
+
+def test_plugin_cache_gives_the_built_inventory_and_follows_the_site_file(tmp_path: Path) -> None:
+    site = tmp_path / "kind.yaml"
+    site.write_text(KIND.read_text())
+    cached = tmp_path / "cached.gigafactory_site.yml"
+    cached.write_text(f"plugin: gigafactory_site\nsite: {site}\n")
+    uncached = tmp_path / "uncached.gigafactory_site.yml"
+    uncached.write_text(f"plugin: gigafactory_site\nsite: {site}\nbuild_cache: false\n")
+    cache_dir = tmp_path / "cache"
+    built = _inventory_list(cached, GIGAFACTORY_CACHE_DIR=str(cache_dir))
+    assert len(list((cache_dir / "inventory").glob("*.json"))) == 1
+    assert _inventory_list(cached, GIGAFACTORY_CACHE_DIR=str(cache_dir)) == built
+    assert _inventory_list(uncached, GIGAFACTORY_CACHE_DIR=str(tmp_path / "unused")) == built
+    assert not (tmp_path / "unused").exists()
+    # A changed site file is a new key: the change shows at once.
+    data = yaml.safe_load(site.read_text())
+    data["clusters"][0]["pools"][0]["name"] = "cpu2"
+    site.write_text(yaml.safe_dump(data))
+    changed = _inventory_list(cached, GIGAFACTORY_CACHE_DIR=str(cache_dir))
+    assert isinstance(changed, dict) and "pool_dev_cpu2" in changed and "pool_dev_cpu2" not in built  # type: ignore[operator]
