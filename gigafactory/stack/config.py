@@ -125,9 +125,11 @@ def stacks(root: Path | None = None) -> list[str]:
 
 def _typed(where: str, key: ConfigKey, value: Any, from_strings: bool) -> Any:
     """``value`` as the declared type; strings from the engine are decoded first."""
+    if key.type == "boolean" and value in ("true", "false"):
+        # Pulumi keeps config as strings: `pulumi stack init` rewrites a stack file's `true`
+        # as "true", and the engine reads both the same way.
+        return value == "true"
     if from_strings and isinstance(value, str) and key.type != "string":
-        if key.type == "boolean" and value in ("true", "false"):
-            return value == "true"
         try:
             value = json.loads(value)
         except ValueError:

@@ -86,3 +86,10 @@ def test_non_utf8_stack_file_is_exit_2(project: Path) -> None:
 def test_project_dir_without_pulumi_yaml_is_exit_2(tmp_path: Path) -> None:
     proc = _cli(tmp_path, "kind-config", "--stack", "kind")
     assert proc.returncode == 2 and "no Pulumi.yaml there" in proc.stderr
+
+
+def test_quoted_booleans_that_pulumi_writes_read_as_booleans(project: Path) -> None:
+    """`pulumi stack init` rewrites a stack file's `false` as "false"; both mean the same."""
+    text = "config:\n  gigafactory:site: sites/kind.yaml\n  gigafactory:cluster: dev\n  gigafactory:hostDrivers: 'false'\n"
+    (project / "stacks" / "Pulumi.kind.yaml").write_text(text, encoding="utf-8")
+    assert load_stack_config("kind", project).host_drivers is False
