@@ -243,10 +243,12 @@ class _Progress:
                 self.echo(f"  error: {where}{text}")
         elif event.policy_event is not None:
             pol = event.policy_event
+            # The engine sends the policy's description, a newline, then what was found.
+            description, _, found = pol.message.strip().partition("\n")
             finding = PolicyFinding(
                 policy=pol.policy_name,
                 level=pol.enforcement_level,
-                message=" ".join(pol.message.split()),
+                message=" ".join((found or description).split()),
                 resource=pol.resource_urn.split("::")[-1] if pol.resource_urn else None,
             )
             self.outcome.policies.append(finding)

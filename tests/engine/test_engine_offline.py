@@ -65,7 +65,7 @@ def test_mandatory_policy_event_fails_the_run_and_names_the_rule() -> None:
     progress(
         _event(
             policyEvent={
-                "message": "grid zone DE averages 342 g CO2eq/kWh",
+                "message": "The grid's carbon intensity stays below the limit.\ngrid/DE: grid zone DE averages 342 g CO2eq/kWh\n",
                 "policyName": "region-grid-carbon-max",
                 "policyPackName": "gigafactory",
                 "enforcementLevel": "mandatory",
@@ -74,7 +74,9 @@ def test_mandatory_policy_event_fails_the_run_and_names_the_rule() -> None:
     )
     (failure,) = outcome.policy_failures
     assert failure.policy == "region-grid-carbon-max" and failure.resource is None
-    assert lines == ["  policy mandatory: region-grid-carbon-max: grid zone DE averages 342 g CO2eq/kWh"]
+    assert lines == [
+        "  policy mandatory: region-grid-carbon-max: grid/DE: grid zone DE averages 342 g CO2eq/kWh"
+    ]
 
 
 def test_an_advisory_that_could_not_run_fails_like_a_mandatory_one() -> None:
