@@ -65,6 +65,8 @@ __all__ = [
     "LABEL_TENANT",
     "LAPTOP_PLATFORMS",
     "TOPOLOGY_LEVELS",
+    "UNTESTED_TAINT",
+    "UNTESTED_TAINT_KEY",
     "Cluster",
     "GridInfo",
     "Hall",
@@ -96,6 +98,7 @@ TOPOLOGY_LEVELS = (LABEL_HALL, LABEL_SU, LABEL_RACK, LABEL_HOSTNAME)
 
 GPU_TAINT_KEY = "nvidia.com/gpu"
 GPU_RESOURCE = "nvidia.com/gpu"
+UNTESTED_TAINT_KEY = f"{LABEL_PREFIX}/untested"
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,13 @@ class Taint:
     def toleration(self) -> dict[str, str]:
         """The toleration that matches exactly this taint."""
         return {**self.as_dict(), "operator": "Equal"}
+
+
+UNTESTED_TAINT = Taint(UNTESTED_TAINT_KEY, "true", "NoSchedule")
+"""The taint a new GPU node registers with (registered -> burn-in -> admitted): only the
+burn-in chart (charts/gpu-burnin) tolerates it, and a passed per-node burn-in removes it.
+Kubelet adds it at registration only (``--register-with-taints``), so a restarted kubelet
+of an admitted node never puts it back."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +287,24 @@ class Pool:
         if self.role == "storage":
             return (Taint(LABEL_ROLE, "storage", "NoSchedule"),)
         return ()
+
+    @property
+    def untested_taint(self) -> Taint | None:
+        """The taint new nodes of the pool register with until a burn-in admits them: GPU pools
+        only (CPU pools have no burn-in); None otherwise."""
+        return UNTESTED_TAINT if self.is_gpu else None
+
+    @property
+    def registration_taints(self) -> tuple[Taint, ...]:
+        """What a new node registers with: the pool's taints plus the untested taint (GPU
+        pools). Its kubelet ``--register-with-taints`` value is ``kubelet_registration_taints``."""
+        extra = self.untested_taint
+        return self.taints + ((extra,) if extra is not None else ())
+
+    @property
+    def kubelet_registration_taints(self) -> str:
+        """``registration_taints`` as kubelet's --register-with-taints value."""
+        return ",".join(t.kubelet() for t in self.registration_taints)
 
     @property
     def tolerations(self) -> list[dict[str, str]]:
