@@ -227,6 +227,7 @@ def test_multi_node_step_joins_the_rendezvous_as_its_index(box: Sandbox) -> None
         "nodes": 18,
         "nccl_multi_node": "pass",
         "nccl_busbw_gbps": 650.25,
+        "nccl_transport": "unchecked",
         "result": "pass",
     }
 
@@ -242,3 +243,142 @@ def test_scripts_are_valid_bash(script: str) -> None:
     proc = subprocess.run(["/bin/bash", "-n", str(FILES / script)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert os.access(FILES / script, os.X_OK), f"{script} is not executable"
+
+
+# --- no socket fallback -----------------------------------------------------------------
+
+
+def stub_python_logging(box: Sandbox, log: str) -> None:
+    """torchrun that passes the all-reduce and prints ``log`` as NCCL's output."""
+    (box.root / "nccl-log").write_text(log)
+    box.stub(
+        "python3",
+        f'echo "$NCCL_NET $NCCL_DEBUG" > "{box.root}/nccl-env"; cat "{box.root}/nccl-log"; '
+        'echo pass > "$RESULTS_DIR/nccl.result"; echo 700 > "$RESULTS_DIR/nccl.busbw"; exit 0',
+    )
+
+
+def test_multi_node_step_passes_on_infiniband_and_forces_it(box: Sandbox) -> None:
+    stub_python_logging(box, "r07-tray-06:1:1 [0] NCCL INFO Using network IB\n")
+    assert box.run("nccl-multi-node.sh", {**MULTI_ENV, "REQUIRE_NET": "IB"}) == 0
+    assert (box.root / "nccl-env").read_text().split() == ["IB", "INFO"]
+    line = box.verdict_line()
+    assert (line["nccl_transport"], line["result"]) == ("IB", "pass")
+
+
+def test_multi_node_step_fails_when_nccl_falls_back_to_sockets(box: Sandbox) -> None:
+    stub_python_logging(
+        box,
+        "NCCL INFO NET/Socket : Using [0]eth0:10.0.0.7<0>\nNCCL INFO Using network Socket\n",
+    )
+    assert box.run("nccl-multi-node.sh", {**MULTI_ENV, "REQUIRE_NET": "IB"}) == 1
+    line = box.verdict_line()
+    assert (line["nccl_transport"], line["nccl_multi_node"], line["result"]) == ("socket", "fail", "fail")
+
+
+def test_multi_node_step_fails_when_the_log_does_not_show_the_transport(box: Sandbox) -> None:
+    stub_python_logging(box, "NCCL INFO comm 0x1 rank 0 nranks 72 - Init COMPLETE\n")
+    assert box.run("nccl-multi-node.sh", {**MULTI_ENV, "REQUIRE_NET": "IB"}) == 1
+    assert box.verdict_line()["nccl_transport"] == "unknown"
+
+
+def test_multi_node_step_fails_when_infiniband_bandwidth_failed(box: Sandbox) -> None:
+    stub_python_logging(box, "NCCL INFO Using network IB\n")
+    box.result("ib.result", "fail")
+    (box.results / "ib.gbps").write_text("412.5\n")
+    assert box.run("nccl-multi-node.sh", {**MULTI_ENV, "REQUIRE_NET": "IB", "IB_ENABLED": "true"}) == 1
+    line = box.verdict_line()
+    assert (line["ib_write_bw"], line["ib_gbps"], line["nccl_multi_node"]) == ("fail", 412.5, "fail")
+
+
+# --- nvlink-check.sh --------------------------------------------------------------------
+
+
+def nvlink_status(gpus: int, links: int, inactive: tuple[int, int] | None = None) -> str:
+    out = []
+    for g in range(gpus):
+        out.append(f"GPU {g}: NVIDIA GB300 (UUID: GPU-{g})")
+        for link in range(links):
+            state = "<inactive>" if inactive == (g, link) else "50 GB/s"
+            out.append(f"\t Link {link}: {state}")
+    return "\n".join(out)
+
+
+@pytest.mark.parametrize(
+    ("gpus", "links", "inactive", "verdict"),
+    [
+        (4, 18, None, "pass"),
+        (4, 18, (2, 11), "fail"),  # one link of GPU 2 down
+        (4, 17, None, "fail"),  # 17 < 18 links per GPU
+        (0, 0, None, "fail"),  # no GPU listed
+    ],
+)
+def test_nvlink_check(
+    box: Sandbox, gpus: int, links: int, inactive: tuple[int, int] | None, verdict: str
+) -> None:
+    (box.root / "status").write_text(nvlink_status(gpus, links, inactive) + "\n")
+    box.stub("nvidia-smi", f'cat "{box.root}/status"')
+    assert box.run("nvlink-check.sh", {"MIN_LINKS_PER_GPU": "18"}) == 0
+    assert (box.results / "nvlink.result").read_text() == f"{verdict}\n"
+
+
+def test_report_fails_a_node_with_a_down_nvlink(box: Sandbox) -> None:
+    box.result("dcgm.result", "pass")
+    box.result("nccl.result", "pass")
+    box.result("nvlink.result", "fail")
+    assert box.run("report.sh", {**REPORT_ENV, "NVLINK_ENABLED": "true"}) == 1
+    line = box.verdict_line()
+    assert (line["nvlink"], line["result"]) == ("fail", "fail")
+
+
+# --- ib-write-bw.sh ---------------------------------------------------------------------
+
+PERFTEST_OUTPUT = """\
+ #bytes     #iterations    BW peak[Gb/sec]    BW average[Gb/sec]   MsgRate[Mpps]
+ 65536      1403220          0.00               {gbps}                1.411339
+---------------------------------------------------------------------------------------
+"""
+IB_ENV = {
+    "JOB_NAME": "acc-gpu-burnin-mn",
+    "SERVICE_NAME": "acc-gpu-burnin-mn",
+    "IB_DEVICES": "mlx5_0 mlx5_1",
+    "IB_MIN_GBPS": "720",
+    "IB_DURATION": "10",
+    "IB_PORT": "18515",
+}
+
+
+def stub_perftest(box: Sandbox, gbps: str) -> None:
+    (box.root / "perftest").write_text(PERFTEST_OUTPUT.format(gbps=gbps))
+    box.stub("ib_write_bw", f'echo "$@" >> "{box.root}/ib-args"; cat "{box.root}/perftest"')
+
+
+def test_ib_client_measures_every_device_against_its_pair(box: Sandbox) -> None:
+    stub_perftest(box, "740.12")
+    assert box.run("ib-write-bw.sh", {**IB_ENV, "JOB_COMPLETION_INDEX": "5"}) == 0
+    calls = (box.root / "ib-args").read_text().splitlines()
+    # index 5 is the client of index 4; device k on port 18515 + k
+    assert calls == [
+        "-d mlx5_0 -p 18515 -D 10 -F --report_gbits acc-gpu-burnin-mn-4.acc-gpu-burnin-mn",
+        "-d mlx5_1 -p 18516 -D 10 -F --report_gbits acc-gpu-burnin-mn-4.acc-gpu-burnin-mn",
+    ]
+    assert (box.results / "ib.result").read_text() == "pass\n"
+    assert (box.results / "ib.gbps").read_text() == "740.12\n"
+
+
+def test_ib_server_serves_without_a_peer(box: Sandbox) -> None:
+    stub_perftest(box, "740.12")
+    assert box.run("ib-write-bw.sh", {**IB_ENV, "JOB_COMPLETION_INDEX": "4"}) == 0
+    assert (box.root / "ib-args").read_text().splitlines()[0] == "-d mlx5_0 -p 18515 -D 10 -F --report_gbits"
+
+
+def test_ib_below_the_floor_fails(box: Sandbox) -> None:
+    stub_perftest(box, "391.40")  # 391.40 < 720 Gb/s
+    assert box.run("ib-write-bw.sh", {**IB_ENV, "JOB_COMPLETION_INDEX": "4"}) == 0
+    assert (box.results / "ib.result").read_text() == "fail\n"
+    assert (box.results / "ib.gbps").read_text() == "391.40\n"
+
+
+def test_ib_without_perftest_in_the_image_fails(box: Sandbox) -> None:
+    assert box.run("ib-write-bw.sh", {**IB_ENV, "JOB_COMPLETION_INDEX": "4"}) == 0
+    assert (box.results / "ib.result").read_text() == "fail\n"

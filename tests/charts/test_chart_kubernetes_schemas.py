@@ -22,7 +22,9 @@ RENDERS = [
     ("tenant", "tenant-alpha.yaml"),
     ("tenant", "tenant-minimal.yaml"),
 ]
-CUSTOM_RESOURCE_GROUPS = ("kueue.x-k8s.io/",)
+CUSTOM_RESOURCE_GROUPS = ("kueue.x-k8s.io/", "resource.nvidia.com/")
+# ComputeDomainSpec fields of resource.nvidia.com/v1beta1 (NVIDIA DRA driver for GPUs).
+COMPUTE_DOMAIN_SPEC_FIELDS = {"numNodes", "channel"}
 # LocalQueueSpec fields of kueue.x-k8s.io/v1beta2 (Kueue 0.19).
 LOCAL_QUEUE_SPEC_FIELDS = {"clusterQueue", "stopPolicy", "fairSharing"}
 
@@ -44,11 +46,31 @@ def check_local_queue(obj: Manifest) -> list[str]:
     return errors
 
 
+def check_compute_domain(obj: Manifest) -> list[str]:
+    """Structural errors of an NVIDIA ComputeDomain (empty when it is well formed)."""
+    errors: list[str] = []
+    if obj.get("apiVersion") != "resource.nvidia.com/v1beta1":
+        errors.append(f"apiVersion {obj.get('apiVersion')!r} is not resource.nvidia.com/v1beta1")
+    spec: dict[str, Any] = obj.get("spec") or {}
+    unknown = set(spec) - COMPUTE_DOMAIN_SPEC_FIELDS
+    if unknown:
+        errors.append(f"unknown spec fields {sorted(unknown)}")
+    if not isinstance(spec.get("numNodes"), int) or spec["numNodes"] < 0:
+        errors.append("spec.numNodes must be a non-negative integer")
+    channel: dict[str, Any] = spec.get("channel") or {}
+    name = (channel.get("resourceClaimTemplate") or {}).get("name")
+    if not isinstance(name, str) or not name:
+        errors.append("spec.channel.resourceClaimTemplate.name must name the claim template")
+    return errors
+
+
 def validate(obj: Manifest) -> list[str]:
     """Validation errors of one rendered object."""
     if obj["apiVersion"].startswith(CUSTOM_RESOURCE_GROUPS):
         if obj["kind"] == "LocalQueue":
             return check_local_queue(obj)
+        if obj["kind"] == "ComputeDomain":
+            return check_compute_domain(obj)
         return [f"no check for custom resource {obj['apiVersion']} {obj['kind']}"]
     try:
         kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)

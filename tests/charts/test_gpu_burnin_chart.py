@@ -27,6 +27,12 @@ FULLNAME = f"{RELEASE}-gpu-burnin"
 PER_NODE_JOB = f"{FULLNAME}-node"
 MULTI_NODE_JOB = f"{FULLNAME}-mn"
 GPU_TAINT = {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"}
+UNTESTED_TAINT = {
+    "key": "gigafactory.io/untested",
+    "operator": "Equal",
+    "value": "true",
+    "effect": "NoSchedule",
+}
 
 
 def pod_spec(job: Manifest) -> dict[str, Any]:
@@ -98,6 +104,7 @@ def test_extra_tolerations_are_added_to_the_gpu_taint(render: Render) -> None:
     tolerations = pod_spec(one(render(CHART, RACK), "Job", PER_NODE_JOB))["tolerations"]
     assert tolerations == [
         GPU_TAINT,
+        UNTESTED_TAINT,
         {"key": "gigafactory.io/burn-in", "operator": "Exists", "effect": "NoSchedule"},
     ]
 
@@ -105,8 +112,13 @@ def test_extra_tolerations_are_added_to_the_gpu_taint(render: Render) -> None:
 def test_per_node_pod_runs_dcgm_then_nccl_then_reports(render: Render) -> None:
     job = one(render(CHART, RACK), "Job", PER_NODE_JOB)
     spec = pod_spec(job)
-    assert [c["name"] for c in spec["initContainers"]] == ["dcgm-diag", "nccl-single-node"]
-    assert [c["name"] for c in spec["containers"]] == ["report"]
+    assert [c["name"] for c in spec["initContainers"]] == [
+        "dcgm-diag",
+        "nvlink-check",
+        "nccl-single-node",
+        "report",
+    ]
+    assert [c["name"] for c in spec["containers"]] == ["admit"]
     assert env(container(job, "dcgm-diag"))["DCGM_LEVEL"] == "3"
     nccl = env(container(job, "nccl-single-node"))
     assert nccl["GPUS"] == "4"
@@ -123,7 +135,11 @@ def test_dcgm_diag_may_use_profiling(render: Render) -> None:
 
 def test_disabling_dcgm_drops_its_step_and_tells_the_report(render: Render) -> None:
     job = one(render(CHART, RACK, {"perNode.dcgm.enabled": False}), "Job", PER_NODE_JOB)
-    assert [c["name"] for c in pod_spec(job)["initContainers"]] == ["nccl-single-node"]
+    assert [c["name"] for c in pod_spec(job)["initContainers"]] == [
+        "nvlink-check",
+        "nccl-single-node",
+        "report",
+    ]
     assert env(container(job, "report"))["DCGM_ENABLED"] == "false"
 
 
@@ -168,6 +184,8 @@ def test_every_script_a_container_runs_is_shipped(render: Render) -> None:
         shipped = set(one(docs, "ConfigMap")["data"])
         for job in by_kind(docs, "Job"):
             for c in containers(job):
+                if c["name"] == "admit":
+                    continue  # kubectl's own entrypoint, no script
                 script = c["command"][-1]
                 assert script.startswith("/opt/burnin/"), c["name"]
                 assert script.removeprefix("/opt/burnin/") in shipped, c["name"]
@@ -212,13 +230,13 @@ def test_multi_node_pods_find_rank_zero_through_the_headless_service(render: Ren
     assert variables["MASTER_ADDR"] == f"{MULTI_NODE_JOB}-0.{service['metadata']['name']}"
     assert variables["MASTER_PORT"] == str(service["spec"]["ports"][0]["port"])
     assert variables["NNODES"] == "18"
-    assert variables["NCCL_DEBUG"] == "WARN"
+    assert variables["NCCL_IB_HCA"] == "mlx5_0,mlx5_1,mlx5_2,mlx5_3"
 
 
 def test_multi_node_pods_claim_the_imex_channel_and_rdma_devices(render: Render) -> None:
     job = one(render(CHART, MULTI), "Job", MULTI_NODE_JOB)
     claims = pod_spec(job)["resourceClaims"]
-    assert claims == [{"name": "imex-channel", "resourceClaimTemplateName": "r07-compute-domain-channel"}]
+    assert claims == [{"name": "imex-channel", "resourceClaimTemplateName": f"{FULLNAME}-cd-channel"}]
     resources = container(job, "nccl-multi-node")["resources"]
     assert resources["claims"] == [{"name": "imex-channel"}]
     assert resources["limits"]["nvidia.com/hostdev"] == "4"
@@ -257,7 +275,7 @@ def test_summary_may_only_read_pods(render: Render) -> None:
     role = one(docs, "Role")
     assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
     binding = one(docs, "RoleBinding")
-    account = one(docs, "ServiceAccount")
+    account = one(docs, "ServiceAccount", f"{FULLNAME}-summary")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": NAMESPACE}
@@ -300,6 +318,8 @@ GUARDS: list[tuple[dict[str, object], dict[str, object], str]] = [
     (MULTI_VALID, {"multiNode.domain": "su", "target.rack": "r07"}, "cannot span a scalable unit"),
     (MULTI_VALID, {"multiNode.nodes": 19}, "does not fit one NVLink domain"),
     (MULTI_VALID, {"multiNode.domain": "su", "multiNode.nodes": 145}, "does not fit one scalable unit"),
+    (MULTI_VALID, {"multiNode.resourceClaimTemplateName": "mine"}, "claim either the chart's ComputeDomain"),
+    (MULTI_VALID, {"multiNode.nodes": 17}, "so multiNode.nodes=17 must be even"),
 ]
 # Rejected by values.schema.json before any template runs: (change, value path).
 SCHEMA_REJECTS: list[tuple[dict[str, object], str]] = [
@@ -309,6 +329,9 @@ SCHEMA_REJECTS: list[tuple[dict[str, object], str]] = [
     ({"multiNode.domain": "hall"}, "/multiNode/domain"),
     ({"target.pool": "GB300 train"}, "/target/pool"),
     ({"target.gpusPerNode": 0}, "/target/gpusPerNode"),
+    ({"multiNode.requireNetwork": "Socket"}, "/multiNode/requireNetwork"),
+    ({"multiNode.ib.devices": []}, "/multiNode/ib/devices"),
+    ({"perNode.nvlink.minLinksPerGpu": 0}, "/perNode/nvlink/minLinksPerGpu"),
 ]
 
 

@@ -13,6 +13,11 @@ if [ "${DCGM_ENABLED:-false}" = true ]; then
     fields="$fields,\"dcgm\":\"$d\",\"dcgm_level\":$(cat "$results/dcgm.level" 2>/dev/null || echo 0)"
     [ "$d" = pass ] || overall=fail
 fi
+if [ "${NVLINK_ENABLED:-false}" = true ]; then
+    l="$(verdict nvlink)"
+    fields="$fields,\"nvlink\":\"$l\""
+    [ "$l" = pass ] || overall=fail
+fi
 if [ "${NCCL_ENABLED:-false}" = true ]; then
     n="$(verdict nccl)"
     fields="$fields,\"nccl\":\"$n\",\"nccl_busbw_gbps\":$(cat "$results/nccl.busbw" 2>/dev/null || echo 0)"

@@ -6,6 +6,10 @@ kubelet flags, kind config and Kueue flavors use the same keys).
 {{- define "gpu-burnin.labelKey.hall" -}}gigafactory.io/hall{{- end }}
 {{- define "gpu-burnin.labelKey.su" -}}gigafactory.io/su{{- end }}
 {{- define "gpu-burnin.labelKey.rack" -}}gigafactory.io/rack{{- end }}
+{{/*
+Taint new nodes register with until a burn-in passes (gigafactory.site.model.UNTESTED_TAINT).
+*/}}
+{{- define "gpu-burnin.untestedTaintKey" -}}gigafactory.io/untested{{- end }}
 
 {{/* Chart name, overridable. */}}
 {{- define "gpu-burnin.name" -}}
@@ -51,6 +55,21 @@ app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{/* Job names (the summary and NOTES refer to them too). */}}
 {{- define "gpu-burnin.perNodeJob" -}}{{ include "gpu-burnin.fullname" . }}-node{{- end }}
 {{- define "gpu-burnin.multiNodeJob" -}}{{ include "gpu-burnin.fullname" . }}-mn{{- end }}
+{{/* The ComputeDomain of a multi-node run and the claim template its driver creates. */}}
+{{- define "gpu-burnin.computeDomain" -}}{{ include "gpu-burnin.fullname" . }}-cd{{- end }}
+{{- define "gpu-burnin.computeDomainChannel" -}}{{ include "gpu-burnin.fullname" . }}-cd-channel{{- end }}
+{{/* Identity of the admission step; cluster-scoped RBAC, so the namespace is in the name. */}}
+{{- define "gpu-burnin.admitName" -}}
+{{- printf "%s-%s-admit" .Release.Namespace (include "gpu-burnin.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end }}
+{{/* The ResourceClaimTemplate each multi-node pod claims: the ComputeDomain's, a named one, or none. */}}
+{{- define "gpu-burnin.claimTemplate" -}}
+{{- if .Values.multiNode.computeDomain.enabled -}}
+{{ include "gpu-burnin.computeDomainChannel" . }}
+{{- else -}}
+{{ .Values.multiNode.resourceClaimTemplateName }}
+{{- end -}}
+{{- end }}
 
 {{/* "repository:tag" of one entry of .Values.images; call with (list $ "dcgm"). */}}
 {{- define "gpu-burnin.image" -}}
@@ -76,11 +95,15 @@ app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end }}
 {{- end }}
 
-{{/* Tolerations: the GPU pool taint always, then the extras. */}}
+{{/* Tolerations: the GPU pool taint and the new-node taint always, then the extras. */}}
 {{- define "gpu-burnin.tolerations" -}}
 - key: nvidia.com/gpu
   operator: Equal
   value: present
+  effect: NoSchedule
+- key: {{ include "gpu-burnin.untestedTaintKey" . }}
+  operator: Equal
+  value: "true"
   effect: NoSchedule
 {{- with .Values.target.extraTolerations }}
 {{ toYaml . }}
@@ -176,5 +199,53 @@ configmap.yaml (always rendered). Each message names the value to change.
 {{- if and (eq $m.domain "su") (gt (int $m.nodes) (int $suNodes)) -}}
 {{- fail (printf "gpu-burnin: multiNode.nodes=%d does not fit one scalable unit (%d nodes)" (int $m.nodes) (int $suNodes)) -}}
 {{- end -}}
+{{- if and $m.computeDomain.enabled $m.resourceClaimTemplateName -}}
+{{- fail "gpu-burnin: multiNode.resourceClaimTemplateName is set while multiNode.computeDomain.enabled is true; claim either the chart's ComputeDomain or your own template, not both" -}}
 {{- end -}}
+{{- if and $m.ib.enabled (ne (mod (int $m.nodes) 2) 0) -}}
+{{- fail (printf "gpu-burnin: multiNode.ib.enabled pairs pods for ib_write_bw, so multiNode.nodes=%d must be even" (int $m.nodes)) -}}
+{{- end -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+The per-node report step: combines the node's verdicts into one JSON line (log and
+termination message) and exits 1 if a test failed. The last init container when
+admission is on (the admit step runs only after it passed), else the pod's container.
+*/}}
+{{- define "gpu-burnin.reportContainer" -}}
+# Combines the verdicts into one JSON line (log and termination message);
+# exits 1 if a test failed, which marks this node's index failed.
+- name: report
+  image: {{ include "gpu-burnin.image" (list . "dcgm") | quote }}
+  imagePullPolicy: {{ .Values.images.dcgm.pullPolicy | quote }}
+  command: ["/bin/bash", "/opt/burnin/report.sh"]
+  env:
+    - name: NODE_NAME
+      valueFrom:
+        fieldRef:
+          fieldPath: spec.nodeName
+    - name: POD_NAME
+      valueFrom:
+        fieldRef:
+          fieldPath: metadata.name
+    - name: DCGM_ENABLED
+      value: {{ .Values.perNode.dcgm.enabled | quote }}
+    - name: NCCL_ENABLED
+      value: {{ .Values.perNode.nccl.enabled | quote }}
+    - name: NVLINK_ENABLED
+      value: {{ .Values.perNode.nvlink.enabled | quote }}
+  resources:
+    requests:
+      cpu: 10m
+      memory: 16Mi
+    limits:
+      memory: 64Mi
+  volumeMounts:
+    - name: scripts
+      mountPath: /opt/burnin
+      readOnly: true
+    - name: results
+      mountPath: /results
+      readOnly: true
 {{- end }}
