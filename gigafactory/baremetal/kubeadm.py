@@ -110,12 +110,14 @@ def _control_plane_registration(host: ControlPlaneHost) -> dict[str, Any]:
 
 
 def worker_registration(pool: Pool, index: int) -> dict[str, Any]:
-    """nodeRegistration of node ``index`` of ``pool``: its name, the pool's taints (an empty
-    list means none, not kubeadm's default) and the pool and topology labels."""
+    """nodeRegistration of node ``index`` of ``pool``: its name, the taints a new node of the
+    pool registers with (``Pool.registration_taints``: the pool's, plus the untested taint on
+    GPU pools until a burn-in removes it; an empty list means none, not kubeadm's default) and
+    the pool and topology labels."""
     return {
         "name": pool.hostname(index),
         "criSocket": CRI_SOCKET,
-        "taints": [t.as_dict() for t in pool.taints],
+        "taints": [t.as_dict() for t in pool.registration_taints],
         "kubeletExtraArgs": [{"name": "node-labels", "value": node_labels_arg(pool.node_labels(index))}],
         "imagePullPolicy": "IfNotPresent",
     }

@@ -67,7 +67,11 @@ def _worker_join(site: Site, node: str) -> dict[str, Any]:
 def test_gpu_tray_joins_with_exactly_its_pool_labels_and_taint(narvik: Site) -> None:
     reg = _worker_join(narvik, "hall-a-r0042-n07")["nodeRegistration"]
     assert reg["name"] == "hall-a-r0042-n07"
-    assert reg["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
+    # the pool's GPU taint, and the untested taint that only a passed burn-in removes
+    assert reg["taints"] == [
+        {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
+        {"key": "gigafactory.io/untested", "value": "true", "effect": "NoSchedule"},
+    ]
     assert reg["kubeletExtraArgs"] == [
         {
             "name": "node-labels",
@@ -184,7 +188,8 @@ def test_cli_prints_the_documents_and_refuses_unknown_nodes() -> None:
     )
     (join,) = list(yaml.safe_load_all(proc.stdout))
     assert join["nodeRegistration"]["taints"] == [
-        {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
+        {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
+        {"key": "gigafactory.io/untested", "value": "true", "effect": "NoSchedule"},
     ]
     assert proc.stdout == dump(documents(load_site(KIND), load_site(KIND).cluster("dev"), "lab-r0002-n02"))
     init = subprocess.run(
