@@ -14,8 +14,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gigafactory.sim import cluster as sim
-
 app = typer.Typer(
     help="A real control plane on 127.0.0.1 with one simulated node per node of a stack's cluster.",
     no_args_is_help=True,
@@ -34,6 +32,8 @@ def _progress(line: str) -> None:
 def up_cmd(stack: StackOpt = "sim") -> None:
     """Start etcd, the API server, controller manager, scheduler, KWOK and Kueue on loopback,
     create the stack's nodes and wait until every one is Ready."""
+    from gigafactory.sim import cluster as sim  # on use: the kubernetes client is slow to import
+
     try:
         result = sim.up(stack, progress=_progress)
     except sim.SimUpFailed as exc:
@@ -52,6 +52,8 @@ def up_cmd(stack: StackOpt = "sim") -> None:
 @app.command("down")
 def down_cmd(stack: StackOpt = "sim") -> None:
     """Stop every process the simulator started (by pid) and remove its state."""
+    from gigafactory.sim import cluster as sim  # on use: the kubernetes client is slow to import
+
     stopped = sim.down(stack, progress=_progress)
     typer.echo(
         f"sim {stack}: stopped {len(stopped)} processes" if stopped else f"sim {stack}: nothing running"
@@ -62,6 +64,8 @@ def down_cmd(stack: StackOpt = "sim") -> None:
 def status_cmd(stack: StackOpt = "sim", fmt: FormatOpt = "table") -> None:
     """Processes, and nodes per pool Ready vs planned. Exit 0 when everything is up and Ready,
     1 otherwise."""
+    from gigafactory.sim import cluster as sim  # on use: the kubernetes client is slow to import
+
     if fmt not in FORMATS:
         raise typer.BadParameter(f"{fmt!r}; allowed: {', '.join(FORMATS)}", param_hint="--format")
     result = sim.status(stack)
@@ -85,6 +89,8 @@ def status_cmd(stack: StackOpt = "sim", fmt: FormatOpt = "table") -> None:
 @app.command("kubeconfig")
 def kubeconfig_cmd(stack: StackOpt = "sim") -> None:
     """Print the path of the simulator's admin kubeconfig (stable across restarts)."""
+    from gigafactory.sim import cluster as sim  # on use: the kubernetes client is slow to import
+
     sim.target(stack)
     typer.echo(str(sim.kubeconfig_path(stack)))
 
