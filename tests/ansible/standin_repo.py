@@ -37,7 +37,7 @@ CONTAINERD = "containerd/debian"
 K8S = "kubernetes/core:/stable:/v1.36/deb"
 DOCA = "doca/debian"
 
-# Versions follow playbooks/project/group_vars/all/versions.yml; an older decoy of each pinned
+# Versions follow playbooks/project/group_vars/all/versions.yml; another version of each pinned
 # package proves the roles pin the version rather than taking the newest.
 STANDINS: tuple[StandIn, ...] = (
     StandIn(CUDA, "nvidia-open-580", "580.173.02-1", {"/usr/bin/nvidia-smi": _stub("nvidia-smi")}),
@@ -56,6 +56,14 @@ STANDINS: tuple[StandIn, ...] = (
         {"/usr/bin/nv-fabricmanager": _stub("nv-fabricmanager")},
     ),
     StandIn(CUDA, "nvidia-imex-580", "580.173.02-1", {"/usr/bin/nvidia-imex": _stub("nvidia-imex")}),
+    # A newer driver of the same branch, for the rollout's driver change (tests/ansible/test_rollout.py).
+    StandIn(
+        CUDA,
+        "nvidia-persistenced-580",
+        "580.999.1-1",
+        {"/usr/bin/nvidia-persistenced": _stub("nvidia-persistenced")},
+    ),
+    StandIn(CUDA, "nvidia-imex-580", "580.999.1-1", {"/usr/bin/nvidia-imex": _stub("nvidia-imex")}),
     StandIn(
         TOOLKIT,
         "nvidia-container-toolkit",

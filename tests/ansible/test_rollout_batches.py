@@ -1,0 +1,82 @@
+"""Rollout batch sizes from the inventory (playbooks/project/filter_plugins/rollout.py): whole
+racks or scalable units of the hosts the play holds, the first unit alone as the canary."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from gigafactory.baremetal.inventory import build
+from gigafactory.site import load_site
+from tests.ansible.conftest import PROJECT, REPO
+
+
+def _filter() -> Callable[..., list[int]]:
+    spec = importlib.util.spec_from_file_location(
+        "rollout_filters", PROJECT / "filter_plugins" / "rollout.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    batches: Callable[..., list[int]] = module.FilterModule().filters()["rollout_batches"]
+    return batches
+
+
+rollout_batches = _filter()
+
+
+def _groups(inv: Any) -> dict[str, list[str]]:
+    """Group -> every host below it, as Ansible's ``groups`` variable shows them."""
+
+    def hosts(name: str) -> list[str]:
+        g = inv.groups[name]
+        return [*(h for c in g.children for h in hosts(c)), *g.hosts]
+
+    return {name: hosts(name) for name in inv.groups}
+
+
+@pytest.fixture(scope="module")
+def narvik_c1() -> tuple[list[str], dict[str, list[str]]]:
+    inv = build(load_site(REPO / "sites" / "narvik.yaml"), "c1")
+    order = [h for g in inv.groups.values() for h in g.hosts if not g.name.startswith("cluster_")]
+    return order, _groups(inv)
+
+
+def test_reference_cluster_goes_rack_by_rack(narvik_c1: tuple[list[str], dict[str, list[str]]]) -> None:
+    order, groups = narvik_c1
+    workers = [h for h in order if h not in groups["kube_control_plane"]]
+    sizes = rollout_batches(workers, groups, "rack")
+    # 232 NVL72 racks of 18 trays, then 3 system and 2 storage racks of 16 servers.
+    assert sizes == [18] * 232 + [16] * 5
+    assert sum(sizes) == len(workers) == 232 * 18 + 5 * 16
+
+
+def test_scalable_units_hold_eight_nvl72_racks(narvik_c1: tuple[list[str], dict[str, list[str]]]) -> None:
+    order, groups = narvik_c1
+    train = groups["pool_c1_train"]
+    sizes = rollout_batches([h for h in order if h in set(train)], groups, "su")
+    assert sizes == [144] * 29  # 232 racks = 29 SUs of 8 racks of 18 trays
+
+
+def test_limit_and_units_per_batch() -> None:
+    groups = {
+        "rack_a": ["a1", "a2"],
+        "rack_b": ["b1", "b2"],
+        "rack_c": ["c1"],
+        "rack_d": ["d1", "d2"],
+    }
+    order = ["a1", "a2", "b1", "b2", "c1", "d1", "d2"]
+    assert rollout_batches(order, groups, "rack") == [2, 2, 1, 2]
+    assert rollout_batches(order, groups, "rack", ["a2", "b1", "b2", "d2"]) == [1, 2, 1]
+    assert rollout_batches(order, groups, "rack", None, 2) == [2, 3, 2]
+
+
+def test_hosts_outside_the_site_inventory_are_refused() -> None:
+    with pytest.raises(AnsibleFilterError, match="host x1 is in no rack group"):
+        rollout_batches(["x1"], {"rack_a": ["a1"]}, "rack")
+    with pytest.raises(AnsibleFilterError, match="by must be one of rack, su"):
+        rollout_batches(["a1"], {"rack_a": ["a1"]}, "hall")
