@@ -7,7 +7,8 @@ same hosts, in one run.
 Reports medians (seconds) and peak resident memory (MB) of `ansible -i <inventory> all
 --list-hosts`, and the ratios to the static inventory. Targets (issue 14): plugin whole site
 <= 3 s and <= 200 MB; plugin scoped to one cluster <= 1.0 s; Python generation <= 2 s. The
-static inventory takes minutes and gigabytes: it runs --static-runs times (0 skips it).
+plugin is measured with its build cache warm (a fresh cache; the first run fills it) and off.
+The static inventory takes minutes and gigabytes: it runs --static-runs times (0 skips it).
 """
 
 from __future__ import annotations
@@ -108,12 +109,24 @@ def main() -> None:
                 entry["vars"] = g.vars
             groups[g.name] = entry
         static.write_text(yaml.dump({"all": {"children": groups}}, Dumper=yaml.CSafeDumper, sort_keys=False))
+        whole_cold = Path(tmp) / "narvik-nocache.gigafactory_site.yml"
+        whole_cold.write_text(f"plugin: gigafactory_site\nsite: {SITE}\nbuild_cache: false\n")
+        scoped_cold = Path(tmp) / "narvik-c1-nocache.gigafactory_site.yml"
+        scoped_cold.write_text(f"plugin: gigafactory_site\nsite: {SITE}\ncluster: c1\nbuild_cache: false\n")
+        # A fresh build cache: the first cached run fills it, the median is of warm runs.
+        os.environ["GIGAFACTORY_CACHE_DIR"] = str(Path(tmp) / "cache")
         c1_hosts = len(build(site, "c1").hostvars)
         results = {
-            "plugin, whole site": _measure(whole, runs, hosts),
-            "plugin (public API only), whole site": _measure(whole, runs, hosts, public_api=True),
-            "plugin, cluster c1": _measure(scoped, runs, c1_hosts),
-            "plugin (public API only), cluster c1": _measure(scoped, runs, c1_hosts, public_api=True),
+            "plugin, whole site, cache warm": _measure(whole, runs, hosts),
+            "plugin, whole site, no cache": _measure(whole_cold, runs, hosts),
+            "plugin (public API only), whole site, no cache": _measure(
+                whole_cold, runs, hosts, public_api=True
+            ),
+            "plugin, cluster c1, cache warm": _measure(scoped, runs, c1_hosts),
+            "plugin, cluster c1, no cache": _measure(scoped_cold, runs, c1_hosts),
+            "plugin (public API only), cluster c1, no cache": _measure(
+                scoped_cold, runs, c1_hosts, public_api=True
+            ),
         }
         if args.static_runs > 0:
             results["static YAML, whole site"] = _measure(static, args.static_runs, hosts)
@@ -124,14 +137,13 @@ def main() -> None:
     print(f"gigafactory inventory (CLI, JSON to /dev/null): median {statistics.median(cli):.2f} s")
     for name, (t, m) in results.items():
         print(f"ansible -i <inventory> {PATTERN} --list-hosts, {name}: median {t:.2f} s, peak {m:.0f} MB")
-    plugin_t, plugin_m = results["plugin, whole site"]
-    public_t, public_m = results["plugin (public API only), whole site"]
-    print(
-        f"plugin / plugin on the public API: time {plugin_t / public_t:.2f}, memory {plugin_m / public_m:.2f}"
-    )
-    if "static YAML, whole site" in results:
-        static_t, static_m = results["static YAML, whole site"]
-        print(f"plugin / static YAML: time {plugin_t / static_t:.3f}, memory {plugin_m / static_m:.3f}")
+    public_t, public_m = results["plugin (public API only), whole site, no cache"]
+    for name in ("plugin, whole site, no cache", "plugin, whole site, cache warm"):
+        t, m = results[name]
+        print(f"{name} / public API: time {t / public_t:.2f}, memory {m / public_m:.2f}")
+        if "static YAML, whole site" in results:
+            static_t, static_m = results["static YAML, whole site"]
+            print(f"{name} / static YAML: time {t / static_t:.3f}, memory {m / static_m:.3f}")
 
 
 if __name__ == "__main__":
