@@ -81,7 +81,13 @@ def _pue_too_high(data: dict[str, Any]) -> None:
 def _overcommit_tenants(data: dict[str, Any]) -> None:
     # c1 train has 16,704 GPUs; two tenants promised 16,704 + 1
     data["tenants"].append(
-        {"name": "extra", "cluster": "c1", "group": "g", "pkey": 0x0FFF, "quotas": [{"pool": "train", "gpus": 1}]}
+        {
+            "name": "extra",
+            "cluster": "c1",
+            "group": "g",
+            "pkey": 0x0FFF,
+            "quotas": [{"pool": "train", "gpus": 1}],
+        }
     )
 
 
