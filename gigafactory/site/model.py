@@ -494,10 +494,15 @@ class Cluster:
 
     @property
     def gpu_tolerations(self) -> list[dict[str, str]]:
-        """Tolerations for every taint of the cluster's GPU pools (deduplicated, model order)."""
+        """Tolerations for every taint a node of the cluster's GPU pools carries, from
+        registration on (deduplicated, model order): the node daemons that read them (GPU and
+        network operator, DRA driver) must run on untested nodes too, since the burn-in that
+        admits a node needs its device plugin. Kueue flavors use ``Pool.tolerations``, which
+        leave the untested taint out."""
         out: list[dict[str, str]] = []
         for pool in self.gpu_pools:
-            for tol in pool.tolerations:
+            for taint in pool.registration_taints:
+                tol = taint.toleration()
                 if tol not in out:
                     out.append(tol)
         return out

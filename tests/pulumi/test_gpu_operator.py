@@ -15,6 +15,14 @@ from tests.conftest import site_data
 from tests.pulumi.conftest import kind_of, releases, rendered
 
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule", "operator": "Equal"}
+# New GPU nodes carry the untested taint until burn-in admits them; the burn-in needs the
+# device plugin and the DRA driver there, so node daemons tolerate it too.
+UNTESTED_TOLERATION = {
+    "key": "gigafactory.io/untested",
+    "value": "true",
+    "effect": "NoSchedule",
+    "operator": "Equal",
+}
 
 
 def _gpu_stack(data: dict[str, Any], cluster: str, host_drivers: bool) -> dict[str, dict[str, Any]]:
@@ -36,7 +44,7 @@ def test_bare_metal_runs_the_operator_on_host_drivers() -> None:
     assert values["mig"]["strategy"] == "single"
     assert values["dcgmExporter"]["enabled"] is True
     assert values["gfd"]["enabled"] is True, "GFD publishes nvidia.com/gpu.clique for NVL72"
-    assert values["daemonsets"]["tolerations"] == [GPU_TOLERATION]
+    assert values["daemonsets"]["tolerations"] == [GPU_TOLERATION, UNTESTED_TOLERATION]
     assert values["node-feature-discovery"]["worker"]["nodeSelector"] == {"gigafactory.io/gpu": "true"}
 
 
@@ -75,7 +83,7 @@ def test_nvl72_pools_get_compute_domains() -> None:
     values = releases(rendered("narvik-c1"))["dra-driver-nvidia-gpu"]["inputs"]["values"]
     assert values["resources"] == {"gpus": {"enabled": False}, "computeDomains": {"enabled": True}}
     assert values["nvidiaDriverRoot"] == "/", "host-installed driver lives at /"
-    assert values["kubeletPlugin"]["tolerations"] == [GPU_TOLERATION]
+    assert values["kubeletPlugin"]["tolerations"] == [GPU_TOLERATION, UNTESTED_TOLERATION]
 
 
 def test_single_node_nvlink_pools_get_no_dra_driver() -> None:

@@ -30,3 +30,14 @@ def test_cpu_pools_have_no_burn_in_and_no_untested_taint() -> None:
         pool = site.cluster("c1").pool(name)
         assert pool.untested_taint is None
         assert pool.registration_taints == pool.taints
+
+
+def test_gpu_node_daemons_tolerate_untested_nodes_but_kueue_flavors_do_not() -> None:
+    cluster = load_site(NARVIK).cluster("c1")
+    # GPU operator, network operator and DRA driver daemons: the burn-in needs them there
+    assert cluster.gpu_tolerations == [
+        {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule", "operator": "Equal"},
+        {"key": "gigafactory.io/untested", "value": "true", "effect": "NoSchedule", "operator": "Equal"},
+    ]
+    # Kueue ResourceFlavors (tenant and platform jobs): never on an untested node
+    assert UNTESTED_TAINT.toleration() not in cluster.pool("train").tolerations
