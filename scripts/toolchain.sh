@@ -454,8 +454,9 @@ cmd_build() {
         build_one "$c"
         publish >/dev/null
     done
-    wait "$prep_pid" || true
+    wait "$prep_pid" 2>/dev/null || true # bash may have reaped it already
     prep_pid=""
+    rmdir "$tc_root/work" 2>/dev/null || true
     if [[ "${GIGAFACTORY_KEEP_GOCACHE:-}" != 1 ]]; then
         rm -rf "$GOCACHE"
     fi
