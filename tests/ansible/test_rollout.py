@@ -54,8 +54,12 @@ def _rollout_vars(kubectl: Path, **overrides: Any) -> dict[str, Any]:
 
 
 def _ran(result: PlaybookResult, task: str) -> set[str]:
-    """Hosts on which ``task`` ran (not skipped)."""
-    return {host for name, host, r in result.task_results() if name == task and not r.get("skipped")}
+    """Hosts on which ``task`` ran (not skipped); role tasks are named ``<role> : <task>``."""
+    return {
+        host
+        for name, host, r in result.task_results()
+        if name.split(" : ")[-1] == task and not r.get("skipped")
+    }
 
 
 def test_default_batches_are_whole_racks_and_nodes_uncordon_after_passing(
