@@ -104,7 +104,9 @@ class NodePool(pulumi.ComponentResource):
                             "flavors": [
                                 {
                                     "name": self.flavor,
-                                    "resources": [{"name": GPU_RESOURCE, "nominalQuota": pool.gpus}],
+                                    # Quantities as strings, the form Kueue's webhook stores,
+                                    # so a second `up` finds nothing to change.
+                                    "resources": [{"name": GPU_RESOURCE, "nominalQuota": str(pool.gpus)}],
                                 }
                             ],
                         }

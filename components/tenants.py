@@ -100,8 +100,9 @@ class Tenants(pulumi.ComponentResource):
                                     "resources": [
                                         {
                                             "name": GPU_RESOURCE,
-                                            "nominalQuota": 0,
-                                            "borrowingLimit": quotas[pool.name],
+                                            # Quantities as strings, as Kueue stores them.
+                                            "nominalQuota": "0",
+                                            "borrowingLimit": str(quotas[pool.name]),
                                         }
                                     ],
                                 }

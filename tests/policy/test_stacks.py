@@ -74,7 +74,7 @@ def _no_chart_version(res: list[dict[str, Any]]) -> None:
 def _quota_above_pool(res: list[dict[str, Any]]) -> None:
     queue = _one(res, _kind("ClusterQueue"))
     gpu = queue["inputs"]["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]
-    gpu["nominalQuota"] = gpu["nominalQuota"] + 1
+    gpu["nominalQuota"] = str(int(gpu["nominalQuota"]) + 1)
 
 
 def _latest_image(res: list[dict[str, Any]]) -> None:

@@ -63,7 +63,7 @@ def test_gpu_queue_quota_equals_pool_gpus(stack: str, queue: str, gpus: int) -> 
     assert group["coveredResources"] == ["nvidia.com/gpu"]
     (flavor,) = group["flavors"]
     assert flavor["name"] == queue
-    assert flavor["resources"] == [{"name": "nvidia.com/gpu", "nominalQuota": gpus}], f"{queue}: quota"
+    assert flavor["resources"] == [{"name": "nvidia.com/gpu", "nominalQuota": str(gpus)}], f"{queue}: quota"
 
 
 def test_cpu_pools_get_no_cluster_queue() -> None:

@@ -50,7 +50,9 @@ def test_tenant_queue_borrows_exactly_its_quota(stack: str) -> None:
         (group,) = spec["resourceGroups"]
         (flavor,) = group["flavors"]
         assert flavor["name"] == f"{result.cluster}-{pool}"
-        assert flavor["resources"] == [{"name": "nvidia.com/gpu", "nominalQuota": 0, "borrowingLimit": gpus}]
+        assert flavor["resources"] == [
+            {"name": "nvidia.com/gpu", "nominalQuota": "0", "borrowingLimit": str(gpus)}
+        ]
 
 
 def test_tenant_release_waits_for_kueue_and_its_queue() -> None:
