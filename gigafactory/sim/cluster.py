@@ -56,8 +56,21 @@ APISERVER_TIMEOUT = 90.0
 COMPONENT_TIMEOUT = 60.0
 KUEUE_TIMEOUT = 90.0
 NODES_TIMEOUT = 120.0
-NODES_PER_SECOND = 20.0
-"""Slowest rate at which KWOK is expected to make nodes Ready on a loaded 2-core machine."""
+NODES_PER_SECOND = 15.0
+"""Slowest rate at which nodes are expected to be created and made Ready on a loaded 2-core
+machine (the wait for a 4,256-node cluster: 120 + 4,256 / 15 = 404 s)."""
+CLIENT_QPS = 5000
+CLIENT_BURST = 10000
+"""Client rate limits of the controller manager and the scheduler (kwokctl's "unlimited"). With
+the defaults (20 qps, burst 30) the node lifecycle controller, which must remove the not-ready
+taint the API server puts on every new node, needs 4,256 / 20 = 213 s for c1 alone."""
+NODE_MONITOR_GRACE = "150s"
+"""Above kwok.LEASE_SECONDS (120 s): a lease renewed every 30 s is never read as stale."""
+NODE_STARTUP_GRACE = "600s"
+"""How long a new node may go without a Ready condition before the node lifecycle controller
+marks it Unknown and taints it unreachable (default 60 s). c1's nodes are created over ~40 s
+and KWOK reaches the last of them ~2 minutes later on the loaded machine; with the default, 404
+of them were tainted unreachable and waited for the controller's slow untainting."""
 STOP_TIMEOUT = 10.0
 STALE_STOP_TIMEOUT = 3.0
 """Leftovers of a crash may have lost their etcd: do not wait long for them."""
@@ -463,6 +476,19 @@ def _start(
             "--endpoint-reconciler-type=none",
             "--allow-privileged=true",
             "--profiling=false",
+            # One client machine, all of it ours: no in-flight limits and no priority and
+            # fairness queueing (what kwokctl does for large simulated clusters).
+            "--max-requests-inflight=0",
+            "--max-mutating-requests-inflight=0",
+            "--enable-priority-and-fairness=false",
+            # TaintNodesByCondition puts node.kubernetes.io/not-ready on every new node, which
+            # the node lifecycle controller lifts one GET and PATCH at a time with 8 workers:
+            # measured ~8 nodes/s on the loaded 2-core machine (4,256 / 8 = 532 s for c1) while
+            # KWOK had every Ready condition True in under 3 minutes. Without the plugin a new
+            # node has no such taint; the controller still taints any node whose Ready
+            # condition turns False or Unknown (its NoSchedule tainting pass), as on a real
+            # cluster, and the simulator's wait counts a node only once KWOK made it Ready.
+            "--disable-admission-plugins=TaintNodesByCondition",
             f"--cert-dir={folder / 'pki'}",
         ],
     )
@@ -504,6 +530,10 @@ def _start(
             # The node lifecycle controller lifts the not-ready taint on its monitor period
             # (default 5 s): 1 s gets fresh nodes schedulable sooner.
             "--node-monitor-period=1s",
+            f"--node-monitor-grace-period={NODE_MONITOR_GRACE}",
+            f"--node-startup-grace-period={NODE_STARTUP_GRACE}",
+            f"--kube-api-qps={CLIENT_QPS}",
+            f"--kube-api-burst={CLIENT_BURST}",
             "--profiling=false",
         ],
     )
@@ -518,6 +548,8 @@ def _start(
             f"--secure-port={ports['kube-scheduler']}",
             *serving,
             "--leader-elect=false",
+            f"--kube-api-qps={CLIENT_QPS}",
+            f"--kube-api-burst={CLIENT_BURST}",
             "--profiling=false",
         ],
     )
@@ -616,7 +648,7 @@ def _wait_nodes(
         if time.monotonic() - began > timeout:
             raise TimeoutError(f"{ready}/{planned} nodes Ready after {timeout:.0f} s")
         # Listing thousands of nodes is megabytes of JSON: poll a large cluster less often.
-        time.sleep(0.2 if planned <= 200 else 1.0)
+        time.sleep(0.2 if planned <= 200 else 2.0)
 
 
 def _ensure_nodes(stack: str, cluster: Cluster, progress: Progress) -> SimStatus:

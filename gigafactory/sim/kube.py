@@ -39,12 +39,18 @@ def api_client(kubeconfig: Path) -> client.ApiClient:
 
 
 def request(
-    api: client.ApiClient, method: str, path: str, body: Any = None, timeout: float = 30.0
+    api: client.ApiClient,
+    method: str,
+    path: str,
+    body: Any = None,
+    timeout: float = 30.0,
+    content_type: str = "application/json",
 ) -> tuple[int, Any]:
-    """(HTTP status, decoded JSON body or None). Never raises for an HTTP error status."""
+    """(HTTP status, decoded JSON body or None). Never raises for an HTTP error status.
+    ``content_type``: of the body (a PATCH names its patch type here)."""
     headers = {"Accept": "application/json"}
     if body is not None:
-        headers["Content-Type"] = "application/json"
+        headers["Content-Type"] = content_type
     _, url, header_params, payload, _ = api.param_serialize(
         method=method, resource_path=path, header_params=headers, body=body
     )

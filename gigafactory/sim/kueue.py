@@ -53,6 +53,10 @@ FRAMEWORKS = ("batch/job",)
 CRD_ESTABLISHED_TIMEOUT = 60.0
 
 
+CLIENT_QPS = 500
+CLIENT_BURST = 1000
+
+
 class KueueSetupError(GigafactoryError):
     """Kueue's manifests are unusable or the API server refused them."""
 
@@ -67,6 +71,9 @@ def configuration(webhook_port: int, health_port: int, metrics_port: int, cert_d
         "metrics": {"bindAddress": f"127.0.0.1:{metrics_port}"},
         "webhook": {"host": "127.0.0.1", "port": webhook_port, "certDir": str(cert_dir)},
         "leaderElection": {"leaderElect": False},
+        # Default 20 qps / burst 30: 500 queued jobs are 500 Workloads created, admitted and
+        # their Jobs unsuspended, a few requests each; the API server here is Kueue's alone.
+        "clientConnection": {"qps": CLIENT_QPS, "burst": CLIENT_BURST},
         "internalCertManagement": {
             "enable": True,
             "webhookServiceName": SERVICE,

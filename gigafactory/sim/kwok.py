@@ -25,11 +25,15 @@ MANAGED_ANNOTATION = "kwok.x-k8s.io/node"
 labels stay exactly the model's)."""
 MANAGED_VALUE = "fake"
 
-LEASE_SECONDS = 40
-"""Node lease duration KWOK renews (the kubelet default)."""
-PARALLELISM = 16
-"""Nodes (and leases, and pods) KWOK works on at once; its default of 4 makes a 4,256-node
-cluster take minutes to become Ready."""
+LEASE_SECONDS = 120
+"""Node lease duration KWOK renews, every quarter of it (30 s). The kubelet's 40 s (renewed
+every 10 s) costs a 4,256-node cluster 4,256 / 10 = 426 lease writes a second, more than a
+loaded 2-core machine serves besides everything else; 120 s makes it 4,256 / 30 = 142. The
+controller manager's node monitor grace period is set above it (cluster.NODE_MONITOR_GRACE)."""
+PARALLELISM = 64
+"""Nodes (and leases, and pods) KWOK works on at once: each is a round trip to the API server
+(KWOK's client has no rate limit), so it is latency-bound; its default of 4 and our earlier 16
+left the API server idle between patches on a 4,256-node cluster."""
 POD_CIDR = "10.0.0.1/16"
 """Fake pod addresses; never routed, only reported in pod status."""
 
@@ -186,4 +190,6 @@ def args(kubeconfig: str, config: str, port: int) -> list[str]:
         f"--server-address=127.0.0.1:{port}",
         f"--cidr={POD_CIDR}",
         f"--node-lease-duration-seconds={LEASE_SECONDS}",
+        # One INFO line per node patch is 4,256+ lines (and CPU) for c1's first minute.
+        "--v=WARN",
     ]

@@ -32,8 +32,8 @@ NODE_RESOURCES: dict[str, str] = {
 # counted Ready even when its condition says so (the node lifecycle controller removes them).
 _NOT_READY_TAINTS = frozenset({"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"})
 
-CREATE_WORKERS = 16
-"""Parallel node creations: the API server handles this many in flight easily."""
+CREATE_WORKERS = 32
+"""Parallel node creations (kube.POOL_SIZE connections): latency-bound, the API server handles this many in flight easily."""
 
 
 class NodeCreateError(GigafactoryError):
