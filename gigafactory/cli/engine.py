@@ -5,11 +5,15 @@ violated, 2 on bad input (unknown stack, toolchain not built, simulator not up).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from gigafactory.stack.engine import Action, Outcome, run
+from gigafactory.project import project_dir
+from gigafactory.sim import cluster as sim
+from gigafactory.stack.config import load_stack_config
+from gigafactory.stack.engine import Action, EngineError, Outcome, is_simulated, run
 
 StackOpt = Annotated[str, typer.Option("--stack", "-s", help="Stack name: stacks/Pulumi.<stack>.yaml.")]
 YesOpt = Annotated[
@@ -54,14 +58,27 @@ def _provided_line(provided: tuple[str, ...]) -> None:
         typer.echo(f"left to the environment: {', '.join(provided)}")
 
 
-def _run(action: Action, stack: str, *, policy_pack: bool = False) -> int:
-    from gigafactory.project import project_dir
-    from gigafactory.stack.config import load_stack_config
+def _kubeconfig(stack: str) -> Path | None:
+    """The simulator's kubeconfig for a simulator stack (EngineError when it is not up); None
+    for other stacks, whose config or the user's environment says which cluster."""
+    root = project_dir()
+    if not is_simulated(load_stack_config(stack, root), root):
+        return None
+    path = sim.kubeconfig_path(stack)
+    if not path.is_file():
+        raise EngineError(
+            f"stack {stack!r} runs on the simulator, which is not up (no {path}); "
+            f"run `gigafactory sim up --stack {stack}` first"
+        )
+    return path
 
+
+def _run(action: Action, stack: str, *, policy_pack: bool = False) -> int:
     provided = load_stack_config(stack, project_dir()).provided
     typer.echo(f"{stack}: {action} by the Pulumi engine")
     _provided_line(provided)
-    return _report(run(action, stack, policy_pack=policy_pack, echo=_echo))
+    outcome = run(action, stack, policy_pack=policy_pack, kubeconfig=_kubeconfig(stack), echo=_echo)
+    return _report(outcome)
 
 
 def _confirmed(action: Action, stack: str, yes: bool) -> bool:

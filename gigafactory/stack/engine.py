@@ -14,8 +14,9 @@ What the engine gets, and why:
   private ``PULUMI_HOME`` next to it; an empty passphrase (the stacks hold no secrets).
 - No update check, no plugin downloads: the built Kubernetes provider is on ``PATH`` and is
   picked up as an ambient plugin.
-- The cluster: a simulator stack (platform ``kwok``) uses the simulator's kubeconfig; other
-  stacks use ``kubernetes:kubeconfig`` / ``kubernetes:context`` of their config (the provider
+- The cluster: the ``kubeconfig`` the caller gives (the CLI gives the simulator's for a
+  simulator stack, platform ``kwok``: the simulator depends on this package, not the reverse);
+  else ``kubernetes:kubeconfig`` / ``kubernetes:context`` of the stack's config (the provider
   reads them) or the user's ``KUBECONFIG``.
 - ``policy_pack=True`` runs the CrossGuard pack inside the engine through ``policy/analyzer``,
   an executable the CLI launches as an analyzer plugin; the stack's config reaches the pack as
@@ -147,23 +148,7 @@ def is_simulated(settings: StackConfig, root: Path) -> bool:
     return cluster.platform == SIM_PLATFORM
 
 
-def kubeconfig(settings: StackConfig, root: Path) -> Path | None:
-    """The simulator's kubeconfig for a simulator stack (EngineError when it is not up); None
-    for other stacks, whose config or the user's environment says which cluster."""
-    if not is_simulated(settings, root):
-        return None
-    from gigafactory.sim import cluster as sim
-
-    path = sim.kubeconfig_path(settings.stack)
-    if not path.is_file():
-        raise EngineError(
-            f"stack {settings.stack!r} runs on the simulator, which is not up (no {path}); "
-            f"run `gigafactory sim up --stack {settings.stack}` first"
-        )
-    return path
-
-
-def engine_env(settings: StackConfig, root: Path) -> dict[str, str]:
+def engine_env(settings: StackConfig, root: Path, kubeconfig: Path | None = None) -> dict[str, str]:
     """Environment of the Pulumi CLI (and through it, of the provider and the analyzer)."""
     bin_dir = toolchain.binary("pulumi").parent
     toolchain.binary("pulumi-resource-kubernetes")
@@ -178,9 +163,8 @@ def engine_env(settings: StackConfig, root: Path) -> dict[str, str]:
         "GIGAFACTORY_PYTHON": sys.executable,
         PROJECT_ENV_VAR: str(root),
     }
-    path = kubeconfig(settings, root)
-    if path is not None:
-        env["KUBECONFIG"] = str(path)
+    if kubeconfig is not None:
+        env["KUBECONFIG"] = str(kubeconfig)
     return env
 
 
@@ -278,16 +262,17 @@ def run(
     *,
     root: Path | None = None,
     policy_pack: bool = False,
+    kubeconfig: Path | None = None,
     echo: Callable[[str], None] = print,
 ) -> Outcome:
-    """Run ``action`` on ``stack`` with the real engine; progress goes to ``echo`` one line per
-    resource. Raises StackConfigError / EngineError / ToolchainMissing (bad input or environment,
+    """Run ``action`` on ``stack`` with the real engine against the cluster of ``kubeconfig``
+    (None: the stack's config says); progress goes to ``echo`` one line per resource. Raises StackConfigError / EngineError / ToolchainMissing (bad input or environment,
     before anything changes); an engine failure or a failing policy is ``Outcome.ok == False``."""
     from pulumi import automation as auto
 
     base = root or project_dir()
     settings = load_stack_config(stack, base)
-    env = engine_env(settings, base)
+    env = engine_env(settings, base, kubeconfig)
     home = state_dir() / "pulumi-home"
     home.mkdir(parents=True, exist_ok=True)
     # The Automation API runs `pulumi` from PATH (this process's) to check its version.

@@ -117,7 +117,7 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_missing_toolchain_is_one_line_and_exit_2(tmp_path: Path) -> None:
     env = {**os.environ, "GIGAFACTORY_TOOLCHAIN_BIN": str(tmp_path / "nothing-here")}
-    proc = _cli(env, "up", "--stack", "sim", "--yes")
+    proc = _cli(env, "up", "--stack", "kind", "--yes")
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("gigafactory: error: toolchain binary 'pulumi' is missing"), proc.stderr
     assert "Traceback" not in proc.stderr
