@@ -16,7 +16,14 @@ from components.observability import Observability, ObservabilityArgs
 from components.scheduling import Scheduling, SchedulingArgs
 from components.storage import Storage, StorageArgs
 from components.tenants import Tenants, TenantsArgs
+from gigafactory.site.addressing import control_plane_hosts
 from gigafactory.site.model import Cluster, Site
+
+
+def api_server_cidrs(site: Site, cluster: Cluster) -> list[str]:
+    """The API server's endpoints as tenants' network policies allow them: a /32 per
+    control-plane host of ``cluster`` (its address in the plan), never a whole hall network."""
+    return [f"{h.address}/32" for h in control_plane_hosts(site) if h.cluster == cluster.name]
 
 
 @dataclass(frozen=True)
@@ -31,8 +38,8 @@ class GpuClusterArgs:
     """NVIDIA driver, container toolkit and DOCA-OFED preinstalled on the hosts by the
     Ansible playbooks; False lets the operators install them. Bare metal only."""
     api_server_cidrs: list[str]
-    """API server endpoint CIDRs tenants may reach; empty: the control-plane hall's
-    management network."""
+    """API server endpoint CIDRs tenants may reach; empty: a /32 per control-plane host of
+    the cluster in the address plan (gigafactory.site.addressing.control_plane_hosts)."""
     ib_interface: str
     """IPoIB parent interface on GPU nodes (bare metal)."""
     ib_subnet: str
@@ -70,7 +77,7 @@ class GpuCluster(pulumi.ComponentResource):
         site, cluster = args.site, args.cluster
         child = pulumi.ResourceOptions(parent=self)
         tenants = [t for t in site.tenants if t.cluster == cluster.name]
-        cidrs = args.api_server_cidrs or [site.hall(cluster.control_plane_hall).mgmt_cidr]
+        cidrs = args.api_server_cidrs or api_server_cidrs(site, cluster)
 
         # The CNI first: on bare metal no other release's pods start without it.
         provided = args.provided
@@ -90,7 +97,15 @@ class GpuCluster(pulumi.ComponentResource):
             child,
         )
         node_pools = [
-            NodePool(f"{name}-pool-{pool.name}", NodePoolArgs(pool, scheduling.kueue), child)
+            NodePool(
+                f"{name}-pool-{pool.name}",
+                NodePoolArgs(
+                    pool,
+                    scheduling.kueue,
+                    contracted=sum(q.gpus for t in tenants for q in t.quotas if q.pool == pool.name),
+                ),
+                child,
+            )
             for pool in cluster.pools
         ]
         gpu = (

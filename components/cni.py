@@ -57,6 +57,9 @@ class Cni(pulumi.ComponentResource):
                     "cni": {"exclusive": False},
                     "ipam": {"mode": "kubernetes"},
                     "hubble": {"enabled": True},
+                    # Let ipBlock/CIDR policies match node addresses (policy-cidr-match-mode:
+                    # nodes): tenants reach the host-network API servers by their addresses.
+                    "policyCIDRMatchMode": ["nodes"],
                     "operator": {"nodeSelector": {LABEL_ROLE: "system"}},
                 },
             )

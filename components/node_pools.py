@@ -27,16 +27,23 @@ class NodePoolArgs:
     """The pool from the site model: labels, taints, GPU count and topology levels."""
     kueue: pulumi.Resource | None
     """The release installing Kueue's CRDs; None when the environment provides Kueue."""
+    contracted: int = 0
+    """GPUs of the pool contracted to tenants (sum of their quotas on it): their own
+    ClusterQueues hold these as nominal quota, so the pool's queue holds the rest. Default 0."""
 
 
 class NodePool(pulumi.ComponentResource):
     """A Kueue ResourceFlavor per pool; for GPU pools also a Topology (hall, scalable unit,
-    rack, host) and a ClusterQueue whose GPU quota equals the pool's GPUs."""
+    rack, host) and a ClusterQueue whose nominal GPU quota is the pool's GPUs not contracted
+    to tenants (the tenants' ClusterQueues own the rest; docs/tenancy.md)."""
 
     flavor: str
     queue: str | None
     """ClusterQueue name, None for pools without GPUs."""
     gpus: int
+    """GPUs of the pool."""
+    unassigned: int
+    """GPUs of the pool no tenant has contracted: the nominal quota of the pool's queue."""
 
     def __init__(self, name: str, args: NodePoolArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("gigafactory:node_pools:NodePool", name, None, opts)
@@ -44,6 +51,12 @@ class NodePool(pulumi.ComponentResource):
         labels = {LABEL_CLUSTER: pool.cluster, LABEL_POOL: pool.name}
         self.flavor = pool.kueue_name
         self.gpus = pool.gpus
+        if not 0 <= args.contracted <= pool.gpus:
+            raise ValueError(
+                f"pool {pool.kueue_name}: {args.contracted} GPUs contracted to tenants, "
+                f"allowed 0..{pool.gpus} (the site rule tenant-quota-within-pool says so first)"
+            )
+        self.unassigned = pool.gpus - args.contracted
         self.queue = None
 
         flavor_spec: dict[str, Any] = {
@@ -87,16 +100,21 @@ class NodePool(pulumi.ComponentResource):
                 spec={
                     # Platform namespaces (burn-in, system jobs) submit here directly; tenant
                     # namespaces (labelled by the tenant chart) only through their own
-                    # ClusterQueue, which borrows their share from this one.
+                    # ClusterQueue, which owns their contracted share.
                     "namespaceSelector": {
                         "matchExpressions": [{"key": LABEL_TENANT, "operator": "DoesNotExist"}]
                     },
-                    # Pools of one cluster lend idle GPUs to each other.
+                    # Pools and tenants of one cluster share a cohort: this queue may borrow
+                    # every idle tenant GPU (no borrowingLimit) and lends its own remainder.
+                    # What it borrows is taken back by the owner's reclaim (docs/tenancy.md).
                     "cohortName": pool.cluster,
                     "queueingStrategy": "BestEffortFIFO",
                     "preemption": {
                         "withinClusterQueue": "LowerPriority",
+                        # Reclaims its own remainder from any queue borrowing it.
                         "reclaimWithinCohort": "Any",
+                        # Never preempts to borrow: a tenant's GPUs are only lent when idle.
+                        "borrowWithinCohort": {"policy": "Never"},
                     },
                     "resourceGroups": [
                         {
@@ -106,7 +124,9 @@ class NodePool(pulumi.ComponentResource):
                                     "name": self.flavor,
                                     # Quantities as strings, the form Kueue's webhook stores,
                                     # so a second `up` finds nothing to change.
-                                    "resources": [{"name": GPU_RESOURCE, "nominalQuota": str(pool.gpus)}],
+                                    "resources": [
+                                        {"name": GPU_RESOURCE, "nominalQuota": str(self.unassigned)}
+                                    ],
                                 }
                             ],
                         }
@@ -114,4 +134,6 @@ class NodePool(pulumi.ComponentResource):
                 },
                 crd_release=[*kueue, flavor],
             )
-        self.register_outputs({"flavor": self.flavor, "queue": self.queue, "gpus": self.gpus})
+        self.register_outputs(
+            {"flavor": self.flavor, "queue": self.queue, "gpus": self.gpus, "unassigned": self.unassigned}
+        )

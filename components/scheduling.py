@@ -15,7 +15,7 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components._k8s import object_meta, release
-from gigafactory.site.model import Cluster
+from gigafactory.site.model import LABEL_TENANT, Cluster
 
 NAMESPACE = "kueue-system"
 
@@ -31,6 +31,10 @@ DEFAULT_PRIORITY_CLASS = "gigafactory-training"
 # Kueue manages GPU quota only: CPU, memory and storage of a GPU node come with its
 # GPUs, so they are excluded from quota accounting rather than sized by hand.
 _EXCLUDED_RESOURCES = ["cpu", "memory", "ephemeral-storage", "hugepages-"]
+MANAGED_JOBS_NAMESPACE_SELECTOR: dict[str, Any] = {
+    "matchExpressions": [{"key": LABEL_TENANT, "operator": "Exists"}]
+}
+"""Namespaces whose jobs Kueue manages with or without a queue name: the tenants'."""
 _FRAMEWORKS = [
     "batch/job",
     "jobset.x-k8s.io/jobset",
@@ -52,6 +56,12 @@ def kueue_config() -> dict[str, Any]:
         "webhook": {"port": 9443},
         "leaderElection": {"leaderElect": True, "resourceName": "c1f6bfd2.kueue.x-k8s.io"},
         "integrations": {"frameworks": _FRAMEWORKS},
+        # No GPU job outside Kueue in tenant namespaces: a Job without a queue name is
+        # suspended and queued to the namespace's LocalQueue "default" (the tenant chart's)
+        # like any other. Only namespaces with the tenant label: platform namespaces
+        # (kube-system, operators, burn-in) are left alone.
+        "manageJobsWithoutQueueName": True,
+        "managedJobsNamespaceSelector": MANAGED_JOBS_NAMESPACE_SELECTOR,
         "resources": {"excludeResourcePrefixes": _EXCLUDED_RESOURCES},
     }
 

@@ -1,9 +1,12 @@
 """One release of the project's tenant chart (charts/tenant) per tenant of the cluster,
-plus the ClusterQueue that holds each tenant's GPU share.
+plus the ClusterQueue that owns each tenant's GPU contract.
 
-The tenant's ClusterQueue joins the cluster's cohort with no GPUs of its own and may
-borrow up to its quota per pool from the pool queues (which own all of the pool's GPUs),
-so quotas never add up to more GPUs than the pools have.
+The tenant's ClusterQueue holds its contracted GPUs per pool as nominal quota; the pool's
+queue holds only the remainder (components/node_pools.py), so quotas add up to exactly the
+pool's GPUs. Idle contracted GPUs are lent to the cohort; a tenant takes them back by
+preempting whatever borrows them (``reclaimWithinCohort: Any``), within the bound
+docs/tenancy.md gives. The tenant never borrows beyond its contract (``borrowingLimit: 0``;
+its namespace's ResourceQuota is the same ceiling).
 """
 
 from __future__ import annotations
@@ -21,6 +24,32 @@ from gigafactory.site.model import GPU_RESOURCE, LABEL_TENANT, Cluster, Tenant
 
 # Helm keeps the tenant releases' records here; each chart creates its own namespace.
 RELEASE_NAMESPACE = "gigafactory-tenants"
+
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+"""The label that puts a workload in a LocalQueue (the tenant chart's is ``default``)."""
+GPU_ADMISSION_POLICY = "gigafactory-gpu-pods-through-kueue"
+GPU_ADMISSION_MESSAGE = (
+    "GPU pods in tenant namespaces go through Kueue: submit a Job (Kueue admits it against "
+    f"the tenant's contract) or label the pod {QUEUE_LABEL}"
+)
+"""What the API server answers a GPU pod in a tenant namespace that no queue manages."""
+
+# CEL over a Pod. A pod is Kueue's when it carries a queue label (Kueue's pod integration)
+# or a Job owns it: Kueue manages every Job of a tenant namespace, queue name or not
+# (manageJobsWithoutQueueName with the tenant label as managedJobsNamespaceSelector;
+# components/scheduling.py), so a Job's pods exist only once Kueue admitted it. JobSets,
+# PyTorchJobs and LeaderWorkerSets reach their pods through Jobs or their own integration.
+_ASKS_GPU = (
+    "object.spec.containers.exists(c, has(c.resources) && ("
+    f"(has(c.resources.requests) && '{GPU_RESOURCE}' in c.resources.requests) || "
+    f"(has(c.resources.limits) && '{GPU_RESOURCE}' in c.resources.limits)))"
+)
+_KUEUE_MANAGED = (
+    f"(has(object.metadata.labels) && '{QUEUE_LABEL}' in object.metadata.labels) || "
+    "(has(object.metadata.ownerReferences) && object.metadata.ownerReferences.exists(o, "
+    "o.apiVersion == 'batch/v1' && o.kind == 'Job' && has(o.controller) && o.controller))"
+)
+GPU_ADMISSION_EXPRESSION = f"!({_ASKS_GPU}) || {_KUEUE_MANAGED}"
 
 
 def tenant_queue(tenant: Tenant) -> str:
@@ -90,7 +119,13 @@ class Tenants(pulumi.ComponentResource):
                     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": tenant.namespace}},
                     "cohortName": args.cluster.name,
                     "queueingStrategy": "BestEffortFIFO",
-                    "preemption": {"withinClusterQueue": "LowerPriority"},
+                    "preemption": {
+                        # Its own jobs by priority class (components/scheduling.py).
+                        "withinClusterQueue": "LowerPriority",
+                        # Its contract back from any queue borrowing it, whatever the priority.
+                        "reclaimWithinCohort": "Any",
+                        "borrowWithinCohort": {"policy": "Never"},
+                    },
                     "resourceGroups": [
                         {
                             "coveredResources": [GPU_RESOURCE],
@@ -101,8 +136,11 @@ class Tenants(pulumi.ComponentResource):
                                         {
                                             "name": GPU_RESOURCE,
                                             # Quantities as strings, as Kueue stores them.
-                                            "nominalQuota": "0",
-                                            "borrowingLimit": str(quotas[pool.name]),
+                                            # The contract is owned, lent when idle
+                                            # (lendingLimit: all of it) and never exceeded.
+                                            "nominalQuota": str(quotas[pool.name]),
+                                            "borrowingLimit": "0",
+                                            "lendingLimit": str(quotas[pool.name]),
                                         }
                                     ],
                                 }
@@ -138,4 +176,53 @@ class Tenants(pulumi.ComponentResource):
                     create_namespace=False,
                 )
             )
+        if args.tenants:
+            self._gpu_admission_policy(name, records)
         self.register_outputs({"tenants": self.quotas})
+
+    def _gpu_admission_policy(self, name: str, after: list[pulumi.Resource]) -> None:
+        """A ValidatingAdmissionPolicy and its binding, enforced by the API server itself (no
+        webhook to be down): pods asking for GPUs in namespaces with the tenant label are
+        refused unless Kueue manages them."""
+        adm = k8s.admissionregistration.v1
+        policy = adm.ValidatingAdmissionPolicy(
+            f"{name}-gpu-admission-policy",
+            metadata=object_meta(GPU_ADMISSION_POLICY),
+            spec=adm.ValidatingAdmissionPolicySpecArgs(
+                failure_policy="Fail",
+                match_constraints=adm.MatchResourcesArgs(
+                    resource_rules=[
+                        adm.NamedRuleWithOperationsArgs(
+                            api_groups=[""],
+                            api_versions=["v1"],
+                            operations=["CREATE"],
+                            resources=["pods"],
+                        )
+                    ]
+                ),
+                validations=[
+                    adm.ValidationArgs(
+                        expression=GPU_ADMISSION_EXPRESSION,
+                        message=GPU_ADMISSION_MESSAGE,
+                        reason="Forbidden",
+                    )
+                ],
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+        )
+        adm.ValidatingAdmissionPolicyBinding(
+            f"{name}-gpu-admission-binding",
+            metadata=object_meta(GPU_ADMISSION_POLICY),
+            spec=adm.ValidatingAdmissionPolicyBindingSpecArgs(
+                policy_name=GPU_ADMISSION_POLICY,
+                validation_actions=["Deny"],
+                match_resources=adm.MatchResourcesArgs(
+                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                        match_expressions=[
+                            k8s.meta.v1.LabelSelectorRequirementArgs(key=LABEL_TENANT, operator="Exists")
+                        ]
+                    )
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )

@@ -48,7 +48,12 @@ EXCLUDED_RESOURCES = ("cpu", "memory", "ephemeral-storage", "hugepages-")
 """Kueue manages GPU quota only, as the platform's Kueue does (components/scheduling.py): CPU and
 memory that a tenant's LimitRange adds must not need quota ("resource memory unavailable")."""
 FRAMEWORKS = ("batch/job",)
-"""Job integrations on the simulator. Jobs without a queue name are left alone (Kueue's default)."""
+"""Job integrations on the simulator."""
+MANAGED_JOBS_NAMESPACE_SELECTOR = {
+    "matchExpressions": [{"key": "gigafactory.io/tenant", "operator": "Exists"}]
+}
+"""As the platform's Kueue (components/scheduling.py): jobs without a queue name are Kueue's in
+tenant namespaces (the tenant label), left alone elsewhere."""
 
 CRD_ESTABLISHED_TIMEOUT = 60.0
 
@@ -79,7 +84,8 @@ def configuration(webhook_port: int, health_port: int, metrics_port: int, cert_d
             "webhookServiceName": SERVICE,
             "webhookSecretName": SECRET,
         },
-        "manageJobsWithoutQueueName": False,
+        "manageJobsWithoutQueueName": True,
+        "managedJobsNamespaceSelector": MANAGED_JOBS_NAMESPACE_SELECTOR,
         "integrations": {"frameworks": list(FRAMEWORKS)},
         "resources": {"excludeResourcePrefixes": list(EXCLUDED_RESOURCES)},
         # The visibility API server would listen on all interfaces and needs in-cluster

@@ -51,13 +51,13 @@ def test_storage_pool_flavor_is_tainted_for_storage() -> None:
 @pytest.mark.parametrize(
     ("stack", "queue", "gpus"),
     [
-        ("narvik-c1", "c1-train", 232 * 18 * 4),  # 232 racks x 18 trays x 4 GPUs = 16,704
-        ("narvik-c5", "c5-train", 232 * 18 * 4),  # 16,704
-        ("narvik-c6", "c6-train", 224 * 18 * 4),  # 224 racks x 18 x 4 = 16,128
-        ("kind", "dev-gpu", 2 * 4),  # 2 trays x 4 GPUs = 8
+        ("narvik-c1", "c1-train", 0),  # 16,704 GPUs, all contracted to msft-c1
+        ("narvik-c5", "c5-train", 232 * 18 * 4),  # no tenant: 232 racks x 18 trays x 4 = 16,704
+        ("narvik-c6", "c6-train", 224 * 18 * 4 - 4608),  # 16,128 less research's 4,608 = 11,520
+        ("kind", "dev-gpu", 0),  # 2 trays x 4 GPUs = 8, all contracted to demo
     ],
 )
-def test_gpu_queue_quota_equals_pool_gpus(stack: str, queue: str, gpus: int) -> None:
+def test_gpu_queue_quota_is_the_pools_unassigned_gpus(stack: str, queue: str, gpus: int) -> None:
     spec = named(kind_of(rendered(stack), "ClusterQueue"), queue)["inputs"]["spec"]
     (group,) = spec["resourceGroups"]
     assert group["coveredResources"] == ["nvidia.com/gpu"]
@@ -92,8 +92,15 @@ def test_node_pool_registers_its_gpus_as_output() -> None:
 
     def program() -> None:
         kueue = pulumi.CustomResource("test:index:Kueue", "kueue")
-        NodePool("pool", NodePoolArgs(pool, kueue))
+        NodePool("pool", NodePoolArgs(pool, kueue, contracted=4608))
 
     run = run_program(program, "test")
     (outputs,) = [o for urn, o in run.registered_outputs.items() if urn.endswith("NodePool::pool")]
-    assert outputs == {"flavor": "c6-train", "queue": "c6-train", "gpus": 224 * 18 * 4}  # 16,128
+    # 224 racks x 18 x 4 = 16,128 GPUs; 16,128 - 4,608 contracted = 11,520 unassigned
+    assert outputs == {"flavor": "c6-train", "queue": "c6-train", "gpus": 16128, "unassigned": 11520}
+
+
+def test_node_pool_refuses_more_contracted_gpus_than_it_has() -> None:
+    pool = load_site(NARVIK).cluster("c6").pool("train")
+    with pytest.raises(ValueError, match="16129 GPUs contracted"):
+        NodePool("pool", NodePoolArgs(pool, None, contracted=16129))

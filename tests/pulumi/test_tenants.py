@@ -1,5 +1,5 @@
 """Tenants (issue 6): one tenant chart release per tenant of the stack's cluster, with
-the model's quotas, and a ClusterQueue that can borrow exactly that share."""
+the model's quotas, and a ClusterQueue that owns exactly that share (issue 15)."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_one_tenant_release_per_tenant_with_model_quota(stack: str) -> None:
 
 
 @pytest.mark.parametrize("stack", ["kind", "narvik-c1", "narvik-c6"])
-def test_tenant_queue_borrows_exactly_its_quota(stack: str) -> None:
+def test_tenant_queue_owns_exactly_its_contract(stack: str) -> None:
     result = rendered(stack)
     for tenant, (pool, gpus) in EXPECTED[stack].items():
         spec = named(kind_of(result, "ClusterQueue"), f"tenant-{tenant}")["inputs"]["spec"]
@@ -51,8 +51,14 @@ def test_tenant_queue_borrows_exactly_its_quota(stack: str) -> None:
         (flavor,) = group["flavors"]
         assert flavor["name"] == f"{result.cluster}-{pool}"
         assert flavor["resources"] == [
-            {"name": "nvidia.com/gpu", "nominalQuota": "0", "borrowingLimit": str(gpus)}
+            {
+                "name": "nvidia.com/gpu",
+                "nominalQuota": str(gpus),
+                "borrowingLimit": "0",
+                "lendingLimit": str(gpus),
+            }
         ]
+        assert spec["preemption"]["reclaimWithinCohort"] == "Any", "the contract comes back"
 
 
 def test_tenant_release_waits_for_kueue_and_its_queue() -> None:
