@@ -1,0 +1,261 @@
+"""Full-size rehearsal of Narvik cluster c1 on the simulator (4,256 nodes): one run, five figures.
+
+1. ``sim up --stack narvik-c1`` (Python API) until every node is Ready and Kueue serves
+   (target: at most 180 s), and the API server's and etcd's peak RSS (VmHWM) at the end.
+2. 100 topology-constrained jobs (70 requiring one rack, 30 requiring one SU, mixed pod counts):
+   wall time until every pod is bound, and the share whose pods all sit inside one rack / one
+   SU (target 100 %).
+3. 500 queued jobs of mixed sizes (1-4 GPUs, 1-4 pods, no topology request) once capacity
+   exists: admission latency per job, from the client's create to the watch event showing the
+   Workload Admitted (median target under 1 s), median and p99.
+4. Rollout of one SU (hall-a-su001: canary rack, then the other 7 racks) with one pod per
+   node to drain: per-batch wall seconds of cordon, drain, uncordon
+   (gigafactory.sim.rollout), against the model's batch_overhead.
+
+Kueue's objects come from gigafactory.sim.placement (same model functions as the stack's
+components). Uses the state folder of stack narvik-c1 ($GIGAFACTORY_SIM_DIR); reuses a running
+simulator (then step 1 only checks it) and leaves it running with --keep.
+
+Usage: .venv/bin/python benchmarks/bench_scale.py [--keep] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, watch
+
+from gigafactory.planning.rollout import StepCosts
+from gigafactory.sim import cluster as sim
+from gigafactory.sim import placement as pl
+from gigafactory.sim import rollout
+from gigafactory.site.model import GPU_RESOURCE, LABEL_RACK, LABEL_SU
+
+STACK = "narvik-c1"
+POOL = "train"
+READY_TARGET_S = 180.0
+ADMIT_MEDIAN_TARGET_S = 1.0
+
+
+def _peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _namespace(api: client.ApiClient, name: str, cq: str) -> list[dict[str, Any]]:
+    objs = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+        {
+            "apiVersion": pl.KUEUE_API,
+            "kind": "LocalQueue",
+            "metadata": {"name": "q", "namespace": name},
+            "spec": {"clusterQueue": cq},
+        },
+    ]
+    pl.apply(api, objs)
+    return objs
+
+
+def _delete_namespace(api: client.ApiClient, objs: list[dict[str, Any]]) -> None:
+    pl.delete(api, objs)
+    name = objs[0]["metadata"]["name"]
+    from gigafactory.sim import kube
+
+    def gone() -> bool:
+        code, _ = kube.request(api, "GET", f"/api/v1/namespaces/{name}")
+        return code == 404
+
+    pl.wait(gone, 300, f"namespace {name} deleted", interval=1.0)
+
+
+def step_topology(api: client.ApiClient, cq: str, labels: dict[str, dict[str, str]]) -> dict[str, Any]:
+    objs = _namespace(api, "bench-tas", cq)
+    jobs = []
+    for i in range(70):
+        jobs.append(pl.job(f"rack-{i:03d}", "bench-tas", "q", (2, 4, 9, 18)[i % 4], 4, LABEL_RACK))
+    for i in range(30):
+        jobs.append(pl.job(f"su-{i:03d}", "bench-tas", "q", (18, 36)[i % 2], 4, LABEL_SU))
+    want = {j["metadata"]["name"]: int(j["spec"]["parallelism"]) for j in jobs}
+    began = time.monotonic()
+    pl.submit(api, jobs)
+
+    def all_bound() -> list[dict[str, Any]] | None:
+        pods = pl.pods(api, "bench-tas")
+        bound = [p for p in pods if p["spec"].get("nodeName")]
+        return pods if len(bound) == sum(want.values()) else None
+
+    pods = pl.wait(all_bound, 600, "100 topology jobs bound", interval=1.0)
+    elapsed = time.monotonic() - began
+    by_job: dict[str, set[str]] = {}
+    for p in pods:
+        by_job.setdefault(p["metadata"]["labels"][pl.JOB_LABEL], set()).add(p["spec"]["nodeName"])
+    correct = 0
+    for name, nodes in by_job.items():
+        level = LABEL_RACK if name.startswith("rack") else LABEL_SU
+        domains = {labels[n][level] for n in nodes}
+        correct += len(domains) == 1
+    result = {
+        "jobs": len(jobs),
+        "pods": sum(want.values()),
+        "seconds": round(elapsed, 1),
+        "inside_domain": correct,
+        "correct_pct": round(100 * correct / len(jobs), 1),
+    }
+    _delete_namespace(api, objs)
+    return result
+
+
+def step_admission(api: client.ApiClient, cq: str) -> dict[str, Any]:
+    ns = "bench-admit"
+    objs = _namespace(api, ns, cq)
+    shapes = [(1, 1), (1, 2), (1, 4), (2, 4), (4, 4)]  # (pods, GPUs per pod)
+    jobs = [pl.job(f"j-{i:03d}", ns, "q", *shapes[i % len(shapes)], None) for i in range(500)]
+    submitted: dict[str, float] = {}
+    admitted: dict[str, float] = {}
+    stop = threading.Event()
+    custom = client.CustomObjectsApi(api)
+
+    def seen(obj: dict[str, Any]) -> None:
+        job = pl.job_of(obj)
+        if job and job not in admitted and pl.admitted(obj):
+            admitted[job] = time.monotonic()
+
+    def watcher() -> None:
+        # A watch of the namespace's Workloads; when the stream ends or fails (it did once
+        # under load), a list catches up and the watch starts again.
+        while not stop.is_set() and len(admitted) < len(jobs):
+            try:
+                for wl in pl.workloads(api, ns):
+                    seen(wl)
+                w = watch.Watch()  # type: ignore[no-untyped-call]  # untyped in the client
+                for event in w.stream(  # type: ignore[no-untyped-call]
+                    custom.list_namespaced_custom_object,
+                    "kueue.x-k8s.io",
+                    "v1beta2",
+                    ns,
+                    "workloads",
+                    timeout_seconds=30,
+                ):
+                    if isinstance(event.get("object"), dict):
+                        seen(event["object"])
+                    if stop.is_set() or len(admitted) == len(jobs):
+                        w.stop()  # type: ignore[no-untyped-call]
+                        return
+            except Exception as exc:  # any failure of the stream: list again
+                print(f"admission watch restarted: {exc}", flush=True)
+                time.sleep(0.2)
+
+    thread = threading.Thread(target=watcher, daemon=True)
+    thread.start()
+    time.sleep(1.0)
+    began = time.monotonic()
+
+    def create(body: dict[str, Any]) -> None:
+        pl.submit(api, [body], workers=1)
+        submitted[body["metadata"]["name"]] = time.monotonic()
+
+    # Stamp the submit time after the create returns: the latency is Kueue's, not the client's.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=8) as ex:
+        list(ex.map(create, jobs))
+    pl.wait(lambda: len(admitted) == len(jobs), 600, "500 jobs admitted", interval=0.5)
+    stop.set()
+    total = time.monotonic() - began
+    lat = sorted(max(0.0, admitted[j] - submitted[j]) for j in submitted)
+    gpus = sum(
+        int(j["spec"]["parallelism"])
+        * int(j["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"][GPU_RESOURCE])
+        for j in jobs
+    )
+    result = {
+        "jobs": len(jobs),
+        "gpus": gpus,
+        "all_admitted_s": round(total, 1),
+        "median_s": round(statistics.median(lat), 3),
+        "p99_s": round(lat[int(0.99 * (len(lat) - 1))], 3),
+        "max_s": round(lat[-1], 3),
+    }
+    _delete_namespace(api, objs)
+    return result
+
+
+def step_rollout(api: client.ApiClient) -> dict[str, Any]:
+    _, cluster = sim.target(STACK)
+    pool = cluster.pool(POOL)
+    su = pool.su_name(pool.first_rack_position)
+    ns = "bench-rollout"
+    pl.apply(api, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}])
+    names = [n for b in rollout.su_batches(cluster, pool, su) for n in rollout.batch_nodes(pool, b)]
+    rollout.place_pods(api, ns, names, pool.tolerations)
+    timings = rollout.rehearse(api, cluster, pool, su, progress=print)
+    pl.delete(api, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}])
+    model_min = StepCosts().batch_overhead
+    return {
+        "su": su,
+        "batches": [t.to_json() for t in timings],
+        "model_batch_overhead_min": model_min,
+        "measured_max_s": round(max(t.seconds for t in timings), 2),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--keep", action="store_true", help="leave the simulator running")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument(
+        "--steps", default="topology,admission,rollout", help="comma-separated: topology, admission, rollout"
+    )
+    opts = parser.parse_args()
+    out: dict[str, Any] = {}
+    began = time.monotonic()
+    status = sim.up(STACK, progress=print)
+    out["up_s"] = round(time.monotonic() - began, 1)
+    out["nodes_ready"] = sum(p.ready for p in status.pools)
+    state = sim.State.load(sim.state_dir(STACK))
+    assert state is not None
+    pids = {p.name: p.pid for p in state.processes}
+    _, cluster = sim.target(STACK)
+    labels = pl.node_labels(cluster)
+    cq = cluster.pool(POOL).kueue_name
+    try:
+        with sim.api_client(STACK) as api:
+            pl.apply(api, pl.cluster_objects(cluster, []))
+            steps = set(opts.steps.split(","))
+            if "topology" in steps:
+                out["topology"] = step_topology(api, cq, labels)
+                print("topology:", out["topology"], flush=True)
+            if "admission" in steps:
+                out["admission"] = step_admission(api, cq)
+                print("admission:", out["admission"], flush=True)
+            if "rollout" in steps:
+                out["rollout"] = step_rollout(api)
+                print("rollout:", out["rollout"], flush=True)
+        out["peak_rss_mib"] = {
+            n: round(_peak_rss_mib(pids[n]), 0) for n in ("kube-apiserver", "etcd", "kwok", "kueue")
+        }
+    finally:
+        if not opts.keep:
+            sim.down(STACK, progress=print)
+    print(json.dumps(out, indent=2))
+    if opts.json:
+        opts.json.write_text(json.dumps(out, indent=2) + "\n")
+    ok = out["up_s"] <= READY_TARGET_S
+    ok = ok and out.get("admission", {}).get("median_s", 0.0) < ADMIT_MEDIAN_TARGET_S
+    ok = ok and out.get("topology", {}).get("correct_pct", 100.0) == 100.0
+    print("targets met" if ok else "targets NOT met")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
