@@ -8,6 +8,7 @@ components/tenants.py), next to the namespace they protect.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,29 @@ from gigafactory.site.model import LABEL_POOL, Cluster, Tenant
 
 # Addresses per node in the IPoIB pool: GPUs per tray plus headroom (a choice).
 IB_BLOCK_PER_NODE = 8
+
+
+def pool_ib_subnets(cluster: Cluster, ib_subnet: str) -> dict[str, str]:
+    """Each GPU pool's own IPoIB subnet, carved from the cluster's ``ib_subnet`` in pool order:
+    the smallest aligned block holding ``IB_BLOCK_PER_NODE`` addresses per node (plus network
+    and broadcast). ValueError naming the pool when they do not all fit."""
+    net = ipaddress.IPv4Network(ib_subnet)
+    out: dict[str, str] = {}
+    start = int(net.network_address)
+    for pool in cluster.gpu_pools:
+        need = pool.node_count * IB_BLOCK_PER_NODE + 2
+        prefix = 32 - max(0, (need - 1).bit_length())
+        size = 1 << (32 - prefix)
+        start = -(-start // size) * size  # align up to the block size
+        if prefix < net.prefixlen or start + size > int(net.broadcast_address) + 1:
+            raise ValueError(
+                f"cluster {cluster.name}: IPoIB subnet {ib_subnet} has no room for pool {pool.name} "
+                f"({pool.node_count} nodes x {IB_BLOCK_PER_NODE} addresses needs a /{prefix}); "
+                "give gigafactory:ibSubnet a larger range"
+            )
+        out[pool.name] = str(ipaddress.IPv4Network((start, prefix)))
+        start += size
+    return out
 
 
 @dataclass(frozen=True)
@@ -37,7 +61,8 @@ class NetworkingArgs:
     ib_interface: str
     """Host interface name of the IPoIB parent, e.g. ib0 (set by the host's udev rules)."""
     ib_subnet: str
-    """IPv4 CIDR for IPoIB addresses of this cluster, e.g. 100.64.0.0/16."""
+    """IPv4 CIDR for IPoIB addresses of this cluster, e.g. 100.64.0.0/16; each GPU pool gets
+    its own part of it (``pool_ib_subnets``)."""
     tenant_releases: list[pulumi.Resource]
     """Tenant releases (they create the namespaces the attachments live in)."""
 
@@ -54,6 +79,7 @@ class Networking(pulumi.ComponentResource):
         if cluster.platform == "baremetal":
             netop = args.network_operator
             operator: list[pulumi.Resource] = [netop.release, netop.policy] if netop is not None else []
+            subnets = pool_ib_subnets(cluster, args.ib_subnet)
             for pool in cluster.gpu_pools:
                 pool_name = f"{cluster.name}-{pool.name}-ib"
                 ip_pool = custom(
@@ -63,7 +89,7 @@ class Networking(pulumi.ComponentResource):
                     kind="IPPool",
                     metadata=meta(pool_name, NETWORK_OPERATOR_NAMESPACE),
                     spec={
-                        "subnet": args.ib_subnet,
+                        "subnet": subnets[pool.name],
                         "perNodeBlockSize": IB_BLOCK_PER_NODE,
                         "nodeSelector": {
                             "nodeSelectorTerms": [
@@ -82,17 +108,22 @@ class Networking(pulumi.ComponentResource):
                         continue
                     ipam: dict[str, Any] = {"type": "nv-ipam", "poolName": pool_name}
                     net = f"{pool.name}-ib"
+                    spec: dict[str, Any] = {
+                        "networkNamespace": tenant.namespace,
+                        "master": args.ib_interface,
+                        "ipam": json.dumps(ipam),
+                    }
+                    if tenant.pkey is not None:
+                        # The tenant's partition (docs/fabric.md): ib-kubernetes puts the
+                        # pods' ports in it.
+                        spec["pkey"] = f"{tenant.pkey:#06x}"
                     custom(
                         f"{name}-{tenant.name}-{pool.name}-ib",
                         self,
                         api_version="mellanox.com/v1alpha1",
                         kind="IPoIBNetwork",
                         metadata=meta(f"{tenant.name}-{net}"),
-                        spec={
-                            "networkNamespace": tenant.namespace,
-                            "master": args.ib_interface,
-                            "ipam": json.dumps(ipam),
-                        },
+                        spec=spec,
                         crd_release=[*operator, ip_pool, *args.tenant_releases],
                     )
                     self.ib_networks.append(f"{tenant.namespace}/{tenant.name}-{net}")

@@ -111,6 +111,10 @@ def _pool_vars(pool: Pool) -> dict[str, Any]:
         "gigafactory_gpus": pool.gpus_per_node,
         "gigafactory_nvlink_domain": pool.multi_node_nvlink,
         "gigafactory_taints": [t.as_dict() for t in pool.taints],
+        # What a new node registers with: the pool's taints plus the untested taint (GPU pools).
+        "gigafactory_registration_taints": [t.as_dict() for t in pool.registration_taints],
+        # NVreg_CoherentGPUMemoryMode for the driver role ("" = driver default; catalog).
+        "gigafactory_coherent_gpu_memory_mode": pool.spec.coherent_gpu_memory_mode,
         # Rollout units from the SKU: a rack (an NVL72 rack is one NVLink domain) and a
         # scalable unit of su_racks racks; the rollout groups its batches by them.
         "gigafactory_nodes_per_rack": pool.spec.nodes_per_rack,

@@ -16,6 +16,7 @@ reads and their types.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final, Literal
@@ -534,3 +535,35 @@ def _tenant_isolation(
                 f"tenant {tenant} of cluster {ctx.cluster.name} has no namespace {ns} in this stack (neither a "
                 "Namespace resource nor a tenant chart release)",
             )
+
+
+@_register(
+    "ipoib-pool-subnets-disjoint",
+    "stack",
+    "The IPoIB address pools (NVIDIA IPAM IPPools) of a stack have subnets that do not overlap: each "
+    "GPU pool's pods get addresses of their own, so no two nodes can be handed the same address.",
+)
+def _ipoib_disjoint(
+    resources: Sequence[Resource], cfg: RuleConfig, ctx: StackContext | None
+) -> Iterator[Finding]:
+    seen: list[tuple[Any, ipaddress.IPv4Network | ipaddress.IPv6Network]] = []
+    for r in resources:
+        if not (r.type.startswith("kubernetes:nv-ipam.nvidia.com/") and r.kind == "IPPool"):
+            continue
+        subnet = get_in(r.props, "spec", "subnet")
+        if subnet is UNKNOWN:
+            yield r, _unknown(("spec", "subnet"), "whether its addresses overlap another pool's")
+            continue
+        try:
+            net = ipaddress.ip_network(str(subnet))
+        except ValueError:
+            yield r, f"spec.subnet: {subnet!r} is not a network address range (CIDR)"
+            continue
+        for other_name, other_net in seen:
+            if net.version == other_net.version and net.overlaps(other_net):
+                yield (
+                    r,
+                    f"IPPool {k8s_name(r)} subnet {net} overlaps IPPool {other_name}'s {other_net}: "
+                    "give each GPU pool its own IPoIB subnet",
+                )
+        seen.append((k8s_name(r), net))

@@ -43,6 +43,10 @@ class Sku(_Entry):
     nccl_busbw_floor_gb_s: float = Field(ge=0)
     ib_write_bw_floor_gbps: float = Field(ge=0)
     burnin_floors_source: str = Field(min_length=1)
+    coherent_gpu_memory_mode: Literal["", "driver"] = ""
+    """NVIDIA kernel module NVreg_CoherentGPUMemoryMode the driver role sets; "" = the driver's
+    default (non-coherent SKUs)."""
+    coherent_gpu_memory_source: str = ""
 
     @model_validator(mode="after")
     def _gpu_floors(self) -> Sku:
@@ -50,6 +54,8 @@ class Sku(_Entry):
             raise ValueError(f"{self.id}: a GPU SKU needs nccl_busbw_floor_gb_s above 0")
         if self.nics_per_node > 0 and self.ib_write_bw_floor_gbps <= 0:
             raise ValueError(f"{self.id}: a SKU with compute NICs needs ib_write_bw_floor_gbps above 0")
+        if self.coherent_gpu_memory_mode and not self.coherent_gpu_memory_source:
+            raise ValueError(f"{self.id}: coherent_gpu_memory_mode needs a coherent_gpu_memory_source")
         return self
 
     @property

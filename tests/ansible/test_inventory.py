@@ -83,6 +83,22 @@ def test_host_vars_carry_model_labels_and_taints(narvik_c1: dict[str, object]) -
     assert hv["gigafactory_su"] == pool.node_placement(index).su
 
 
+def test_gpu_hosts_register_with_the_untested_taint(narvik_c1: dict[str, object]) -> None:
+    hv = narvik_c1["_meta"]["hostvars"]["hall-a-r0009-n03"]  # type: ignore[index]
+    assert hv["gigafactory_registration_taints"] == [
+        {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
+        {"key": "gigafactory.io/untested", "value": "true", "effect": "NoSchedule"},
+    ]
+
+
+def test_gb300_hosts_get_the_coherent_driver_memory_mode(narvik_c1: dict[str, object]) -> None:
+    """GB300 trays (catalog coherent_gpu_memory_mode: driver); CPU hosts leave the default."""
+    hostvars = narvik_c1["_meta"]["hostvars"]  # type: ignore[index]
+    assert hostvars["hall-a-r0009-n03"]["gigafactory_coherent_gpu_memory_mode"] == "driver"
+    cpu = [h for h, v in hostvars.items() if v.get("gigafactory_gpus") == 0]
+    assert cpu and {hostvars[h]["gigafactory_coherent_gpu_memory_mode"] for h in cpu} == {""}
+
+
 def test_small_cidr_fails_address_plan_rule(tmp_path: Path) -> None:
     def address_violations(site: Site) -> list[Violation]:
         return [v for v in evaluate(site, plan(site)) if v.rule == "address-plan-capacity"]

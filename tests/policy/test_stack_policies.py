@@ -147,6 +147,43 @@ def test_flavor_labels_unknown_at_preview_fail_closed() -> None:
     assert found and all("unknown at preview" in m for m, _ in found)
 
 
+# --- ipoib-pool-subnets-disjoint ----------------------------------------------------------------
+
+IPPOOL = "kubernetes:nv-ipam.nvidia.com/v1alpha1:IPPool"
+
+
+def _ippool(name: str, subnet: Any) -> Res:
+    return (IPPOOL, name, {"metadata": {"name": name}, "spec": {"subnet": subnet}})
+
+
+def test_disjoint_ipoib_pools_pass() -> None:
+    pools = [_ippool("a", "100.64.0.0/16"), _ippool("b", "100.65.0.0/22")]
+    assert validate_stack(policy("ipoib-pool-subnets-disjoint"), pools) == []
+
+
+@pytest.mark.parametrize(
+    ("second", "why"),
+    [
+        ("100.64.0.0/16", "IPPool b subnet 100.64.0.0/16 overlaps IPPool a's 100.64.0.0/16"),
+        ("100.64.128.0/17", "IPPool b subnet 100.64.128.0/17 overlaps IPPool a's 100.64.0.0/16"),
+        ("not-a-cidr", "'not-a-cidr' is not a network address range"),
+    ],
+)
+def test_overlapping_ipoib_pools_fail(second: str, why: str) -> None:
+    found = validate_stack(
+        policy("ipoib-pool-subnets-disjoint"), [_ippool("a", "100.64.0.0/16"), _ippool("b", second)]
+    )
+    assert found and any(why in m for m, _ in found), found
+
+
+def test_ipoib_subnet_unknown_at_preview_fails_closed() -> None:
+    found = validate_stack(
+        policy("ipoib-pool-subnets-disjoint"),
+        [_ippool("a", "100.64.0.0/16"), _ippool("b", UNKNOWN_STRING_VALUE)],
+    )
+    assert _fails_closed(found)
+
+
 # --- tenant-namespace-isolation -----------------------------------------------------------------
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
+from components.networking import pool_ib_subnets
+from gigafactory.site import load_site
+from gigafactory.site.model import Cluster
+from tests.conftest import NARVIK
 from tests.pulumi.conftest import kind_of, releases, rendered
 
 
@@ -30,8 +35,10 @@ def test_tenant_gets_ipoib_network_from_its_pool() -> None:
     spec = net["inputs"]["spec"]
     assert spec["networkNamespace"] == "tenant-msft-c1"
     assert json.loads(spec["ipam"]) == {"type": "nv-ipam", "poolName": "c1-train-ib"}
+    assert spec["pkey"] == "0x0101", "the tenant's partition (sites/narvik.yaml msft-c1)"
     (pool,) = kind_of(result, "IPPool")
-    assert pool["inputs"]["spec"]["subnet"] == "100.64.0.0/16"  # stacks/Pulumi.narvik-c1.yaml
+    # 4,176 trays x 8 addresses + 2 = 33,410 > 32,768: a /16, all of stacks/Pulumi.narvik-c1.yaml's
+    assert pool["inputs"]["spec"]["subnet"] == "100.64.0.0/16"
     assert releases(result)["tenant-msft-c1"]["urn"] in net["depends_on"], (
         "namespace comes from the tenant chart"
     )
@@ -48,3 +55,30 @@ def test_bare_metal_releases_wait_for_the_cni() -> None:
     cilium = rels.pop("cilium")["urn"]
     for name, release in rels.items():
         assert cilium in release["depends_on"], f"release {name} does not wait for the CNI"
+
+
+def test_c6_pool_gets_the_smallest_block_that_holds_it() -> None:
+    """4,032 trays x 8 + 2 = 32,258 addresses <= 32,768: a /17 of 100.69.0.0/16."""
+    (pool,) = kind_of(rendered("narvik-c6"), "IPPool")
+    assert pool["inputs"]["spec"]["subnet"] == "100.69.0.0/17"
+
+
+def _two_pools() -> Cluster:
+    cluster = load_site(NARVIK).cluster("c1")
+    train = cluster.pool("train")
+    return dataclasses.replace(
+        cluster, pools=(train, dataclasses.replace(train, name="infer", node_count=100))
+    )
+
+
+def test_each_gpu_pool_gets_its_own_ipoib_subnet() -> None:
+    # train: 33,410 addresses -> /16; infer: 100 x 8 + 2 = 802 -> /22 (1,024), after the /16
+    assert pool_ib_subnets(_two_pools(), "100.64.0.0/15") == {
+        "train": "100.64.0.0/16",
+        "infer": "100.65.0.0/22",
+    }
+
+
+def test_pools_that_do_not_fit_the_cluster_subnet_are_refused() -> None:
+    with pytest.raises(ValueError, match="no room for pool infer"):
+        pool_ib_subnets(_two_pools(), "100.64.0.0/16")
