@@ -11,6 +11,9 @@
 #        PULUMI_CONFIG_PASSPHRASE  default empty (the stacks hold no secrets)
 # Needs the Pulumi CLI on PATH and .venv with `pip install -e '.[pulumi]'` (Pulumi.yaml and
 # policy/PulumiPolicy.yaml both use it). Without the CLI it says so and exits 3.
+# The pack runs as the engine runs it (gigafactory/stack/engine.py): the executable analyzer
+# policy/analyzer (the CLI starts a directory pack only through the Python language host),
+# with the stack's config as PULUMI_CONFIG so the pack finds the site and cluster.
 set -euo pipefail
 
 stack=${1:?usage: policy/preview.sh STACK [pulumi preview args]}
@@ -32,12 +35,23 @@ fi
 export PULUMI_CONFIG_PASSPHRASE=${PULUMI_CONFIG_PASSPHRASE-}
 export PULUMI_SKIP_UPDATE_CHECK=true
 
+python=${GIGAFACTORY_PYTHON:-.venv/bin/python}
+[[ -x $python ]] || python=python3
+export GIGAFACTORY_PYTHON=$python
+PULUMI_CONFIG=$("$python" -c '
+import json, sys
+from gigafactory.stack.config import load_stack_config
+from gigafactory.stack.engine import pulumi_config
+print(json.dumps(pulumi_config(load_stack_config(sys.argv[1]))))
+' "$stack")
+export PULUMI_CONFIG
+
 # stackConfigDir: stacks, so the stack's config is stacks/Pulumi.<stack>.yaml.
 pulumi stack select --create --non-interactive "$stack"
 
 set +e
 pulumi preview --stack "$stack" --non-interactive --diff \
-    --policy-pack policy --policy-pack-config policy/policy-config.json "$@" 2>&1 | tee "$log"
+    --policy-pack policy/analyzer --policy-pack-config policy/policy-config.json "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 

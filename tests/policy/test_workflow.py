@@ -7,6 +7,7 @@ prints in each case and exits with its exit code.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -57,6 +58,7 @@ def _fake_pulumi(tmp_path: Path, preview_output: str, preview_rc: int) -> dict[s
     script.write_text(
         "#!/bin/sh\n"
         f'echo "$*" >> {log}\n'
+        f'echo "$PULUMI_CONFIG" > {tmp_path / "pulumi_config"}\n'
         'case "$1" in\n'
         f"  preview) cat <<'OUT'\n{preview_output}\nOUT\n    exit {preview_rc};;\n"
         "esac\n"
@@ -83,7 +85,10 @@ def test_preview_gate_passes_a_clean_preview(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     calls = (tmp_path / "calls").read_text()
     assert "stack select --create --non-interactive kind" in calls
-    assert "--policy-pack policy --policy-pack-config policy/policy-config.json" in calls
+    # The executable analyzer, as the engine runs the pack, with the stack's config in its env.
+    assert "--policy-pack policy/analyzer --policy-pack-config policy/policy-config.json" in calls
+    config = json.loads((tmp_path / "pulumi_config").read_text())
+    assert (config["gigafactory:site"], config["gigafactory:cluster"]) == ("sites/kind.yaml", "dev")
 
 
 @needs_bash
