@@ -22,7 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "report": {"site", "planning", "policy"},
     "stack": {"site", "planning"},
     "baremetal": {"site", "planning"},
-    "sim": {"site", "stack"},
+    "sim": {"site", "planning", "stack"},  # sim.rollout rehearses planning.rollout's batches
     "cli": {"site", "planning", "policy", "report", "stack", "baremetal", "sim"},
 }
 
