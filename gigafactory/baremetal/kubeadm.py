@@ -41,10 +41,8 @@ def node_labels_arg(labels: Mapping[str, str]) -> str:
 
 
 def kubernetes_of(cluster: Cluster) -> KubernetesSpec:
-    """The cluster's Kubernetes settings; the defaults until the site model carries them
-    (``Cluster.kubernetes``)."""
-    spec = getattr(cluster, "kubernetes", None)
-    return spec if isinstance(spec, KubernetesSpec) else KubernetesSpec()
+    """The cluster's Kubernetes settings (the site file's ``kubernetes:`` block, defaults filled)."""
+    return cluster.kubernetes
 
 
 def control_planes(site: Site, cluster: Cluster) -> list[ControlPlaneHost]:

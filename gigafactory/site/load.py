@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from gigafactory.errors import SiteFileError
 from gigafactory.site import catalog
 from gigafactory.site.addressing import control_plane_hosts, hall_network_needs, rack_block_findings
+from gigafactory.site.kubernetes import network_findings
 from gigafactory.site.model import Cluster, GridInfo, Pool, Site
 from gigafactory.site.spec import API_VERSION, KIND, KNOWN_API_VERSIONS, PKEY_RULE, SiteSpec
 
@@ -268,6 +269,7 @@ def resolve(spec: SiteSpec, file: str = "<site>") -> Site:
                 control_plane=c.control_plane,
                 fabric=c.fabric,
                 pools=tuple(pools),
+                kubernetes=c.kubernetes,
             )
         )
     by_name = {c.name: c for c in clusters}
@@ -364,6 +366,17 @@ def validate(site: Site, file: str = "<site>") -> Site:
             kueue.append((f"clusters[{ci}].pools[{pi}]", label, p.kueue_name))
     _collide(file, groups, "Ansible group")
     _collide(file, kueue, "Kueue object name")
+    # Each cluster's pod and service networks: apart from each other and from every hall network.
+    hall_nets = [
+        (f"{h.name} {k}", cidr)
+        for h in site.halls
+        for k, cidr in (("mgmt_cidr", h.mgmt_cidr), ("bmc_cidr", h.bmc_cidr))
+    ]
+    for ci, c in enumerate(site.clusters):
+        for fld, message in network_findings(c.kubernetes, hall_nets, c.nodes):
+            raise SiteFileError(
+                file, f"clusters[{ci}].kubernetes.{fld}", f"{message}; allowed: a network of its own"
+            )
     # Hall networks: no two overlap, management and BMC included.
     nets: list[tuple[str, ipaddress.IPv4Network]] = []
     for hi, h in enumerate(site.halls):

@@ -33,6 +33,7 @@ from gigafactory.site.addressing import (
     switch_tray_name,
     worker_name,
 )
+from gigafactory.site.kubernetes import KubernetesSpec
 from gigafactory.site.spec import (
     GPU_ROLES,
     LAPTOP_PLATFORMS,
@@ -297,14 +298,9 @@ class Pool:
     @property
     def registration_taints(self) -> tuple[Taint, ...]:
         """What a new node registers with: the pool's taints plus the untested taint (GPU
-        pools). Its kubelet ``--register-with-taints`` value is ``kubelet_registration_taints``."""
+        pools)."""
         extra = self.untested_taint
         return self.taints + ((extra,) if extra is not None else ())
-
-    @property
-    def kubelet_registration_taints(self) -> str:
-        """``registration_taints`` as kubelet's --register-with-taints value."""
-        return ",".join(t.kubelet() for t in self.registration_taints)
 
     @property
     def tolerations(self) -> list[dict[str, str]]:
@@ -314,16 +310,6 @@ class Pool:
     @property
     def topology_levels(self) -> list[str]:
         return list(TOPOLOGY_LEVELS)
-
-    @property
-    def kubelet_node_labels(self) -> str:
-        """Pool labels as kubelet's --node-labels value (topology labels are added per host)."""
-        return ",".join(f"{k}={v}" for k, v in self.labels.items())
-
-    @property
-    def kubelet_taints(self) -> str:
-        """Pool taints as kubelet's --register-with-taints value."""
-        return ",".join(t.kubelet() for t in self.taints)
 
     # --- placement, names and addresses of each node ------------------------------------
 
@@ -457,6 +443,8 @@ class Cluster:
     fabric: Fabric
     """Switch model (default resolved: the first GPU pool's SKU default switch)."""
     pools: tuple[Pool, ...]
+    kubernetes: KubernetesSpec
+    """API endpoint, pod and service networks and Kubernetes version (kubeadm)."""
 
     @property
     def nodes(self) -> int:

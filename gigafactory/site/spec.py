@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gigafactory.site import catalog
+from gigafactory.site.kubernetes import KubernetesSpec
 
 API_GROUP = "gigafactory.io"
 API_VERSION = f"{API_GROUP}/v1alpha1"
@@ -283,6 +284,8 @@ class ClusterSpec(_Strict):
     """A documented reason (design review reference) to run above the upstream 5,000-node limit."""
     control_plane: ControlPlane = ControlPlane()
     fabric: Fabric = Fabric()
+    kubernetes: KubernetesSpec = KubernetesSpec()
+    """API endpoint, pod and service networks, Kubernetes version (kubeadm)."""
     pools: list[PoolSpec] = Field(min_length=1, max_length=1000)
 
 

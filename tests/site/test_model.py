@@ -65,8 +65,7 @@ def test_gpu_pool_is_tainted_and_labelled() -> None:
     assert pool.labels[LABEL_POOL] == "train"
     assert pool.labels["gigafactory.io/cluster"] == "c2"
     assert pool.labels["gigafactory.io/gpu"] == "true"
-    assert pool.kubelet_taints == "nvidia.com/gpu=present:NoSchedule"
-    assert "gigafactory.io/pool=train" in pool.kubelet_node_labels.split(",")
+    assert [t.kubelet() for t in pool.taints] == ["nvidia.com/gpu=present:NoSchedule"]
 
 
 def test_system_pool_is_untainted_and_storage_pool_is_tainted() -> None:

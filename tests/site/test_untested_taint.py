@@ -16,11 +16,11 @@ def test_new_gpu_nodes_register_with_the_pool_taints_and_the_untested_taint() ->
     pool = load_site(NARVIK).cluster("c1").pool("train")
     assert pool.untested_taint == UNTESTED_TAINT
     assert pool.registration_taints == (*pool.taints, UNTESTED_TAINT)
-    assert pool.kubelet_registration_taints == (
+    assert ",".join(t.kubelet() for t in pool.registration_taints) == (
         "nvidia.com/gpu=present:NoSchedule,gigafactory.io/untested=true:NoSchedule"
     )
     # what admitted nodes carry, and what Kueue flavors tolerate, stays the pool taint alone
-    assert pool.kubelet_taints == "nvidia.com/gpu=present:NoSchedule"
+    assert [t.kubelet() for t in pool.taints] == ["nvidia.com/gpu=present:NoSchedule"]
     assert UNTESTED_TAINT.toleration() not in pool.tolerations
 
 
