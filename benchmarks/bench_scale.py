@@ -114,7 +114,7 @@ def step_topology(api: client.ApiClient, cq: str, labels: dict[str, dict[str, st
 
 
 def step_admission(api: client.ApiClient, cq: str) -> dict[str, Any]:
-    ns = "bench-admit"
+    ns = f"bench-admit-{int(time.time()) % 100000}"  # a fresh one: an old may be terminating
     objs = _namespace(api, ns, cq)
     shapes = [(1, 1), (1, 2), (1, 4), (2, 4), (4, 4)]  # (pods, GPUs per pod)
     jobs = [pl.job(f"j-{i:03d}", ns, "q", *shapes[i % len(shapes)], None) for i in range(500)]
