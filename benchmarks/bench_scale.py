@@ -52,7 +52,12 @@ def _peak_rss_mib(pid: int) -> float:
 
 def _namespace(api: client.ApiClient, name: str, cq: str) -> list[dict[str, Any]]:
     objs = [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+        # Opted in to Kueue (the label components/scheduling.py's Kueue selects namespaces by).
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": pl.KUEUE_NAMESPACE_LABELS},
+        },
         {
             "apiVersion": pl.KUEUE_API,
             "kind": "LocalQueue",

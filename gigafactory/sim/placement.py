@@ -42,6 +42,8 @@ REQUIRED_TOPOLOGY = "kueue.x-k8s.io/podset-required-topology"
 PREFERRED_TOPOLOGY = "kueue.x-k8s.io/podset-preferred-topology"
 JOB_LABEL = "gigafactory.io/sim-job"
 """Label on every pod of a job made here (the Job's name), to find its pods."""
+KUEUE_NAMESPACE_LABELS = {"gigafactory.io/kueue": "true"}
+"""Namespaces whose jobs Kueue manages carry this label (as the platform's Kueue selects them)."""
 IMAGE = "registry.invalid/sim/sleep:1"
 """Never pulled: KWOK runs pods without images."""
 
@@ -117,7 +119,10 @@ def tenant_objects(cluster: Cluster, tenant: Tenant) -> list[dict[str, Any]]:
         {
             "apiVersion": "v1",
             "kind": "Namespace",
-            "metadata": {"name": tenant.namespace, "labels": {LABEL_TENANT: tenant.name}},
+            "metadata": {
+                "name": tenant.namespace,
+                "labels": {LABEL_TENANT: tenant.name, **KUEUE_NAMESPACE_LABELS},
+            },
         },
         {
             "apiVersion": KUEUE_API,
