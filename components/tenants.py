@@ -39,10 +39,15 @@ GPU_ADMISSION_MESSAGE = (
 # (manageJobsWithoutQueueName with the tenant label as managedJobsNamespaceSelector;
 # components/scheduling.py), so a Job's pods exist only once Kueue admitted it. JobSets,
 # PyTorchJobs and LeaderWorkerSets reach their pods through Jobs or their own integration.
+# The policy sees the pod after the LimitRange's defaults (nvidia.com/gpu: 0), so a GPU is
+# a quantity above zero, not a key present.
+_GPU_ABOVE_ZERO = f"quantity(r['{GPU_RESOURCE}']).isGreaterThan(quantity('0'))"
 _ASKS_GPU = (
     "object.spec.containers.exists(c, has(c.resources) && ("
-    f"(has(c.resources.requests) && '{GPU_RESOURCE}' in c.resources.requests) || "
-    f"(has(c.resources.limits) && '{GPU_RESOURCE}' in c.resources.limits)))"
+    f"(has(c.resources.requests) && '{GPU_RESOURCE}' in c.resources.requests && "
+    f"[c.resources.requests].all(r, {_GPU_ABOVE_ZERO})) || "
+    f"(has(c.resources.limits) && '{GPU_RESOURCE}' in c.resources.limits && "
+    f"[c.resources.limits].all(r, {_GPU_ABOVE_ZERO}))))"
 )
 _KUEUE_MANAGED = (
     f"(has(object.metadata.labels) && '{QUEUE_LABEL}' in object.metadata.labels) || "
@@ -160,6 +165,9 @@ class Tenants(pulumi.ComponentResource):
                 "networkPolicy": {"enabled": True, "apiServer": {"cidrs": list(args.api_server_cidrs)}},
                 "rbac": {"groups": [tenant.group]},
             }
+            if args.cluster.platform == "baremetal" and tenant.gpus > 0:
+                # NCCL over InfiniBand pins memory: IPC_LOCK on top of baseline, nothing more.
+                values["rdma"] = {"ipcLock": True}
             if not args.keep_namespaces:
                 # The chart keeps the namespace by default (helm.sh/resource-policy: keep).
                 values["tenant"]["keepNamespaceOnUninstall"] = False

@@ -49,11 +49,9 @@ EXCLUDED_RESOURCES = ("cpu", "memory", "ephemeral-storage", "hugepages-")
 memory that a tenant's LimitRange adds must not need quota ("resource memory unavailable")."""
 FRAMEWORKS = ("batch/job",)
 """Job integrations on the simulator."""
-MANAGED_JOBS_NAMESPACE_SELECTOR = {
-    "matchExpressions": [{"key": "gigafactory.io/tenant", "operator": "Exists"}]
-}
-"""As the platform's Kueue (components/scheduling.py): jobs without a queue name are Kueue's in
-tenant namespaces (the tenant label), left alone elsewhere."""
+MANAGED_JOBS_NAMESPACE_SELECTOR = {"matchLabels": {"gigafactory.io/kueue": "true"}}
+"""As the platform's Kueue (components/scheduling.py): Kueue manages the jobs of namespaces with this
+label (tenant namespaces, and platform namespaces that submit to a pool's queue), queue name or not."""
 
 CRD_ESTABLISHED_TIMEOUT = 60.0
 

@@ -14,6 +14,9 @@ ALPHA = ["tenant-alpha.yaml"]
 MINIMAL = ["tenant-minimal.yaml"]
 
 
+CLUSTER_SCOPED = {"Namespace", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+
+
 def policy(docs: list[Manifest], name: str) -> dict[str, Any]:
     spec: dict[str, Any] = one(docs, "NetworkPolicy", name)["spec"]
     return spec
@@ -26,6 +29,7 @@ def test_namespace_carries_the_tenant_label_and_pod_security(render: Render) -> 
     assert labels["gigafactory.io/tenant"] == "alpha"
     assert labels["gigafactory.io/cluster"] == "narvik-c1"
     assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert labels["gigafactory.io/kueue"] == "true", "Kueue manages every Job of the namespace"
     assert ns["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
 
 
@@ -45,7 +49,7 @@ def test_every_object_lives_in_the_tenant_namespace_with_the_tenant_label(
     assert one(docs, "Namespace")["metadata"]["name"] == namespace != NAMESPACE
     for doc in docs:
         assert doc["metadata"]["labels"]["gigafactory.io/tenant"] == tenant, doc["kind"]
-        if doc["kind"] != "Namespace":
+        if doc["kind"] not in CLUSTER_SCOPED:
             assert doc["metadata"]["namespace"] == namespace, f"{doc['kind']}/{doc['metadata']['name']}"
 
 
@@ -71,7 +75,8 @@ def test_limit_range_sets_defaults_and_caps_gpus_per_container(render: Render) -
     assert limit["type"] == "Container"
     assert limit["max"] == {"nvidia.com/gpu": "4"}
     assert limit["defaultRequest"] == {"cpu": "500m", "memory": "1Gi"}
-    assert limit["default"] == {"memory": "4Gi"}
+    # No GPU unless asked: without a GPU default, Kubernetes defaults the limit to the max (4).
+    assert limit["default"] == {"nvidia.com/gpu": "0", "memory": "4Gi"}
 
 
 def test_local_queue_is_bound_to_the_tenant_cluster_queue(render: Render) -> None:
@@ -155,6 +160,42 @@ def test_minimal_tenant_renders_no_optional_objects(render: Render) -> None:
     assert kinds == ["Namespace", "ResourceQuota", "RoleBinding"]
 
 
+# --- RDMA: IPC_LOCK and nothing broader ---------------------------------------------------
+
+
+def test_without_rdma_the_namespace_enforces_baseline_and_no_policy(render: Render) -> None:
+    docs = render(CHART, ALPHA)
+    labels = one(docs, "Namespace")["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
+    assert not by_kind(docs, "ValidatingAdmissionPolicy")
+
+
+def test_rdma_tenant_gets_baseline_plus_ipc_lock_only(render: Render) -> None:
+    docs = render(CHART, ALPHA, {"rdma.ipcLock": True})
+    labels = one(docs, "Namespace")["metadata"]["labels"]
+    # PSA cannot add one capability, so the chart's policy enforces baseline instead.
+    assert labels["pod-security.kubernetes.io/enforce"] == "privileged"
+    assert labels["pod-security.kubernetes.io/audit"] == "baseline"
+    policy = one(docs, "ValidatingAdmissionPolicy")
+    binding = one(docs, "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"]["policyName"] == policy["metadata"]["name"] == "alpha-training-baseline-ipc-lock"
+    assert binding["spec"]["validationActions"] == ["Deny"]
+    assert binding["spec"]["matchResources"]["namespaceSelector"] == {
+        "matchLabels": {"kubernetes.io/metadata.name": "alpha-training"}
+    }
+    expressions = " ".join(v["expression"] for v in policy["spec"]["validations"])
+    caps = re.search(r"cap in \[(.*?)\]", expressions)
+    assert caps, expressions
+    allowed = {c.strip().strip("'") for c in caps.group(1).split(",")}
+    baseline = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD"}
+    baseline |= {"NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
+    assert allowed == baseline | {"IPC_LOCK"}, (
+        "IPC_LOCK added, nothing broader (no SYS_ADMIN, NET_ADMIN, ...)"
+    )
+    for check in ("hostNetwork", "privileged", "hostPath", "hostPort", "procMount", "Unconfined", "sysctls"):
+        assert check in expressions, f"baseline check {check} missing"
+
+
 # --- guards ---------------------------------------------------------------------------
 
 # One case per `fail` in templates/_helpers.tpl: (change to tenant-alpha.yaml, message fragment).
@@ -165,6 +206,10 @@ GUARDS: list[tuple[dict[str, object], str]] = [
     ({"rbac.groups": []}, "rbac.groups needs at least one group"),
     ({"rbac.viewerGroups": ["alpha-ml-engineers"]}, "is in both rbac.groups and rbac.viewerGroups"),
     ({"quota.gpus": 2}, "limitRange.maxGpusPerContainer=4 exceeds quota.gpus=2"),
+    (
+        {"rdma.ipcLock": True, "tenant.podSecurity": "restricted"},
+        "rdma.ipcLock adds IPC_LOCK to the baseline",
+    ),
 ]
 SCHEMA_REJECTS: list[tuple[dict[str, object], str]] = [
     ({"tenant.name": "Alpha_Team"}, "/tenant/name"),

@@ -20,6 +20,7 @@ import pytest
 from kubernetes import dynamic
 from kubernetes.client.exceptions import ApiException
 
+from components.tenants import GPU_ADMISSION_MESSAGE, GPU_ADMISSION_POLICY
 from gigafactory.sim import cluster as sim
 from gigafactory.site.model import GPU_RESOURCE, LABEL_POOL
 from gigafactory.stack.render import RELEASE_TYPE
@@ -278,6 +279,119 @@ def test_job_above_the_tenant_quota_stays_pending_with_kueues_reason(
     assert _read(dyn, "batch/v1", "Job", job, TENANT_NAMESPACE)["spec"]["suspend"] is True, (
         "over quota, yet started"
     )
+
+
+# --- tenancy: the contract comes back, no GPU pod outside Kueue (docs/tenancy.md) ---------------
+
+PLATFORM_NAMESPACE = "platform-reclaim-test"
+POOL_QUEUE = "dev-gpu"
+"""The GPU pool's ClusterQueue: nominal 0 (all 8 GPUs are the demo tenant's), borrows idle ones."""
+
+
+@pytest.fixture
+def platform_queue(engine: Engine, dyn: dynamic.DynamicClient) -> Iterator[str]:
+    """A platform namespace (no tenant label) with a LocalQueue on the pool's ClusterQueue."""
+    namespaces = dyn.resources.get(api_version="v1", kind="Namespace")
+    namespaces.create(
+        # Kueue manages only namespaces that opt in by label (components/scheduling.py).
+        body={
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": PLATFORM_NAMESPACE, "labels": {"gigafactory.io/kueue": "true"}},
+        }
+    )
+    dyn.resources.get(api_version=KUEUE_VERSION, kind="LocalQueue").create(
+        body={
+            "apiVersion": KUEUE_VERSION,
+            "kind": "LocalQueue",
+            "metadata": {"name": "platform", "namespace": PLATFORM_NAMESPACE},
+            "spec": {"clusterQueue": POOL_QUEUE},
+        },
+        namespace=PLATFORM_NAMESPACE,
+    )
+    yield "platform"
+    namespaces.delete(name=PLATFORM_NAMESPACE)
+
+    def gone() -> bool:
+        try:
+            _read(dyn, "v1", "Namespace", PLATFORM_NAMESPACE)
+        except ApiException as exc:
+            return bool(exc.status == 404)
+        return False
+
+    _until(f"namespace {PLATFORM_NAMESPACE} to be gone", gone)
+
+
+def _workload_in(dyn: dynamic.DynamicClient, job: str, namespace: str) -> dict[str, Any] | None:
+    for w in _list(dyn, KUEUE_VERSION, "Workload", namespace):
+        if any(o["name"] == job for o in w["metadata"].get("ownerReferences", [])):
+            return w
+    return None
+
+
+def test_tenant_takes_its_contract_back_from_a_platform_job_that_filled_the_pool(
+    dyn: dynamic.DynamicClient, submit: Callable[[int, int], str], platform_queue: str
+) -> None:
+    """The platform's queue owns none of the pool (8 GPUs, all contracted to demo) but borrows
+    them while idle; demo's Job of its whole contract then preempts it (reclaimWithinCohort)."""
+    platform_job = _job("platform-fill", 2, 4)  # 8 GPUs: the whole pool
+    platform_job["metadata"].update(namespace=PLATFORM_NAMESPACE, labels={QUEUE_LABEL: platform_queue})
+    dyn.resources.get(api_version="batch/v1", kind="Job").create(
+        body=platform_job, namespace=PLATFORM_NAMESPACE
+    )
+
+    def admitted(job: str, namespace: str) -> bool:
+        c = _condition(_workload_in(dyn, job, namespace), "Admitted")
+        return c is not None and c["status"] == "True"
+
+    def until_admitted(what: str, job: str, namespace: str) -> None:
+        try:
+            _until(what, lambda: admitted(job, namespace))
+        except pytest.fail.Exception:
+            w = _workload_in(dyn, job, namespace)
+            pytest.fail(f"{what}: not admitted; workload status {(w or {}).get('status')!r}")
+
+    until_admitted("the platform job to borrow the idle pool", "platform-fill", PLATFORM_NAMESPACE)
+
+    def borrowed() -> str:
+        usage = _read(dyn, KUEUE_VERSION, "ClusterQueue", POOL_QUEUE).get("status", {}).get("flavorsUsage")
+        return str(usage[0]["resources"][0].get("borrowed")) if usage else ""
+
+    _until("the pool queue to report the 8 borrowed GPUs", lambda: borrowed() == "8")
+
+    tenant_job = submit(2, 4)  # demo's whole contract
+    until_admitted(f"Kueue to admit {tenant_job} by reclaiming", tenant_job, TENANT_NAMESPACE)
+    platform = _workload_in(dyn, "platform-fill", PLATFORM_NAMESPACE)
+    preempted = _condition(platform, "Preempted")
+    assert preempted is not None and preempted["status"] == "True", platform
+    assert preempted["reason"] == "InCohortReclamation", preempted
+    assert _read(dyn, "batch/v1", "Job", "platform-fill", PLATFORM_NAMESPACE)["spec"]["suspend"] is True
+
+
+def test_bare_gpu_pod_in_a_tenant_namespace_is_refused_with_the_policys_message(
+    engine: Engine, dyn: dynamic.DynamicClient
+) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "bare-gpu", "namespace": TENANT_NAMESPACE},
+        "spec": {
+            "containers": [
+                {"name": "x", "image": "registry.invalid/x:1", "resources": {"limits": {GPU_RESOURCE: "1"}}}
+            ]
+        },
+    }
+    pods = dyn.resources.get(api_version="v1", kind="Pod")
+    with pytest.raises(ApiException) as refused:
+        pods.create(body=pod, namespace=TENANT_NAMESPACE)
+    assert refused.value.status == 403, refused.value.body
+    assert GPU_ADMISSION_MESSAGE in str(refused.value.body), refused.value.body
+    assert GPU_ADMISSION_POLICY in str(refused.value.body), refused.value.body
+    # The same pod without GPUs passes (the LimitRange gives it nvidia.com/gpu: 0).
+    del pod["spec"]["containers"][0]["resources"]  # type: ignore[index]
+    pod["metadata"]["name"] = "no-gpu"  # type: ignore[index]
+    pods.create(body=pod, namespace=TENANT_NAMESPACE)
+    pods.delete(name="no-gpu", namespace=TENANT_NAMESPACE, body={"gracePeriodSeconds": 0})
 
 
 # --- policy pack inside the engine ---------------------------------------------------------------

@@ -56,9 +56,7 @@ def test_kueue_manages_jobs_without_queue_name_in_tenant_namespaces_only() -> No
     values = releases(rendered("narvik-c1"))["kueue"]["inputs"]["values"]
     config = json.loads(values["managerConfig"]["controllerManagerConfigYaml"])
     assert config["manageJobsWithoutQueueName"] is True
-    assert config["managedJobsNamespaceSelector"] == {
-        "matchExpressions": [{"key": "gigafactory.io/tenant", "operator": "Exists"}]
-    }
+    assert config["managedJobsNamespaceSelector"] == {"matchLabels": {"gigafactory.io/kueue": "true"}}
 
 
 def test_simulator_kueue_manages_the_same_namespaces_as_the_platform() -> None:
@@ -109,3 +107,13 @@ def test_tenants_reach_the_api_server_by_the_control_plane_hosts_only() -> None:
 def test_cilium_cidr_policies_match_node_addresses() -> None:
     values = releases(rendered("narvik-c1"))["cilium"]["inputs"]["values"]
     assert values["policyCIDRMatchMode"] == ["nodes"]
+
+
+@pytest.mark.parametrize(
+    ("stack", "tenant", "rdma"), [("narvik-c1", "msft-c1", True), ("sim", "demo", False)]
+)
+def test_bare_metal_gpu_tenants_get_the_ipc_lock_exception(stack: str, tenant: str, rdma: bool) -> None:
+    values = releases(rendered(stack))[f"tenant-{tenant}"]["inputs"]["values"]
+    assert ("rdma" in values) is rdma
+    if rdma:
+        assert values["rdma"] == {"ipcLock": True}

@@ -31,7 +31,12 @@ ADMIT_TIMEOUT = 120.0
 def _namespace_with_queue(c1: Scale, name: str) -> list[dict[str, Any]]:
     """A platform namespace (no tenant label) with a LocalQueue on pool train's ClusterQueue."""
     return [
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+        # Kueue manages the jobs of namespaces that opt in (components/scheduling.py).
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "labels": {"gigafactory.io/kueue": "true"}},
+        },
         {
             "apiVersion": pl.KUEUE_API,
             "kind": "LocalQueue",

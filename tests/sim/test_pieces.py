@@ -141,7 +141,9 @@ def test_kueue_config_listens_on_loopback_and_excludes_limit_range_resources(tmp
     assert config["metrics"]["bindAddress"] == "127.0.0.1:3"
     assert config["internalCertManagement"]["webhookSecretName"] == "kueue-webhook-server-cert"
     assert {"cpu", "memory"} <= set(config["resources"]["excludeResourcePrefixes"])
-    assert config["manageJobsWithoutQueueName"] is False
+    # As the platform's Kueue: jobs of opted-in namespaces (tenants) are Kueue's, queue name or not.
+    assert config["manageJobsWithoutQueueName"] is True
+    assert config["managedJobsNamespaceSelector"] == {"matchLabels": {"gigafactory.io/kueue": "true"}}
 
 
 def test_certificates_serve_loopback_and_satisfy_kueues_rotator(tmp_path: Path) -> None:

@@ -58,6 +58,9 @@ namespace.yaml (always rendered). Each message names the value to change.
 {{- fail (printf "tenant: group %q is in both rbac.groups and rbac.viewerGroups; give each group one role" .) -}}
 {{- end -}}
 {{- end -}}
+{{- if and $v.rdma.ipcLock (ne $v.tenant.podSecurity "baseline") -}}
+{{- fail (printf "tenant: rdma.ipcLock adds IPC_LOCK to the baseline level, but tenant.podSecurity is %q; set it to baseline" $v.tenant.podSecurity) -}}
+{{- end -}}
 {{- if and $v.limitRange.enabled (gt (int $v.quota.gpus) 0) (gt (int $v.limitRange.maxGpusPerContainer) (int $v.quota.gpus)) -}}
 {{- fail (printf "tenant: limitRange.maxGpusPerContainer=%d exceeds quota.gpus=%d: no such container could ever start" (int $v.limitRange.maxGpusPerContainer) (int $v.quota.gpus)) -}}
 {{- end -}}
