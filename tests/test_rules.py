@@ -68,6 +68,9 @@ def _fabric_too_big(data: dict[str, Any]) -> None:
     data["clusters"][0]["pools"][2]["first_rack"] = 2104
     data["clusters"][0]["fabric"]["switch"] = "quantum-2"
     data["clusters"][0]["kubernetes_node_limit_exception"] = "test"
+    # 8,200 + 48 + 32 = 8,280 nodes need more than the default /11's 8,192 node subnets of /24:
+    # a /10 (10.128.0.0-10.191.255.255, clear of the halls and services) holds 16,384.
+    data["clusters"][0]["kubernetes"] = {"pod_cidr": "10.128.0.0/10"}
     data["tenants"] = [t for t in data["tenants"] if t["cluster"] != "c1"]
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from gigafactory.cli import engine as _engine
 from gigafactory.cli import fabric as _fabric
@@ -22,7 +23,21 @@ from gigafactory.cli import site as _site
 from gigafactory.errors import GigafactoryError
 from gigafactory.project import set_project_dir
 
+
+class _OneErrorHandler(TyperGroup):
+    """The one place library errors become the CLI's answer to bad input: one line on stderr
+    and exit 2, for every command and sub-command (also under typer's test runner)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GigafactoryError as exc:
+            typer.echo(f"gigafactory: error: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+
 app = typer.Typer(
+    cls=_OneErrorHandler,
     name="gigafactory",
     help="Plan, check and provision very large, renewable-powered GPU sites.",
     no_args_is_help=True,

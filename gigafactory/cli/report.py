@@ -9,8 +9,7 @@ from typing import Annotated
 
 import typer
 
-from gigafactory.cli.site import PolicyOpt, SiteArg, fail
-from gigafactory.errors import GigafactoryError
+from gigafactory.cli.site import PolicyOpt, SiteArg
 from gigafactory.planning.plan import plan as make_plan
 from gigafactory.policy.engine import evaluate, load_policy
 from gigafactory.site import load_site
@@ -39,11 +38,8 @@ def report_cmd(site: SiteArg, out: OutOpt = Path("report"), policy: PolicyOpt = 
     # Imported here: matplotlib is the report's cost, the other commands do not pay for it.
     from gigafactory.report.html import render_report, write_report
 
-    try:
-        loaded = load_site(site)
-        config = load_policy(policy)
-    except GigafactoryError as exc:
-        raise fail(exc) from None
+    loaded = load_site(site)
+    config = load_policy(policy)
     site_plan = make_plan(loaded)
     report = render_report(loaded, site_plan, evaluate(loaded, site_plan, config), config)
     try:
@@ -65,11 +61,8 @@ def diff_cmd(
     invalid input."""
     from gigafactory.report.diff import adds_mandatory, diff_dict, load_revision, markdown, print_table
 
-    try:
-        config = load_policy(policy)
-        doc = diff_dict(load_revision(old, config), load_revision(new, config))
-    except GigafactoryError as exc:
-        raise fail(exc) from None
+    config = load_policy(policy)
+    doc = diff_dict(load_revision(old, config), load_revision(new, config))
     if fmt is DiffFormat.json:
         typer.echo(json.dumps(doc, indent=2))
     elif fmt is DiffFormat.markdown:

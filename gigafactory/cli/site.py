@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 
-from gigafactory.errors import GigafactoryError
 from gigafactory.planning.plan import plan as make_plan
 from gigafactory.policy.engine import check_stacks, evaluate, has_mandatory, load_policy
 from gigafactory.report.tables import print_tables, report_dict
@@ -29,18 +28,9 @@ PolicyOpt = Annotated[
 ]
 
 
-def fail(exc: GigafactoryError) -> typer.Exit:
-    """Print one line on stderr and return the exit for invalid input (2)."""
-    typer.echo(f"gigafactory: error: {exc}", err=True)
-    return typer.Exit(2)
-
-
 def _run(site_file: Path, fmt: Format, policy: Path | None, title: str) -> bool:
-    try:
-        site = load_site(site_file)
-        config = load_policy(policy)
-    except GigafactoryError as exc:
-        raise fail(exc) from None
+    site = load_site(site_file)
+    config = load_policy(policy)
     site_plan = make_plan(site)
     violations = evaluate(site, site_plan, config)
     if fmt is Format.json:
@@ -72,10 +62,7 @@ AllStacksOpt = Annotated[bool, typer.Option("--all-stacks", help="Check every st
 
 def _run_stacks(names: list[str] | None, fmt: Format, policy: Path | None) -> bool:
     """Check stacks ``names`` (None: all) and print their reports; True on a mandatory violation."""
-    try:
-        reports = check_stacks(names, load_policy(policy))
-    except GigafactoryError as exc:
-        raise fail(exc) from None
+    reports = check_stacks(names, load_policy(policy))
     if fmt is Format.json:
         docs = [{"stack": r.stack, **report_dict(r.plan, r.violations)} for r in reports]
         typer.echo(json.dumps(docs[0] if names else docs, indent=2))

@@ -204,7 +204,9 @@ def test_render_refuses_a_bad_out_before_rendering(
     monkeypatch.setattr(cli_render, "render_stack", never)
     out = _plant(tmp_path, name)
     res = runner.invoke(app, ["render", "--stack", "narvik-c1", "--out", str(out)])
-    assert isinstance(res.exception, OutputError)  # main() prints it as one line, exit 2
+    # the CLI's one error handler: one line on stderr, exit 2
+    assert res.exit_code == 2, res.output
+    assert res.stderr.startswith("gigafactory: error: ") and res.stderr.count("\n") == 1
 
 
 def _main(
