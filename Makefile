@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SITE   ?= sites/narvik.yaml
 STACK  ?= kind
 
-.PHONY: help install plan check check-stacks render test lint typecheck pytest bench bench-engine up down sim sim-down clean toolchain
+.PHONY: help install plan check check-stacks render test lint typecheck pytest bench bench-sim bench-engine up down sim sim-down clean toolchain
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -64,6 +64,10 @@ bench: install  ## benchmarks (numbers go in the closing notes, not in tests)
 	$(BIN)/python benchmarks/bench_check.py
 	$(BIN)/python benchmarks/bench_inventory.py
 	$(BIN)/python benchmarks/bench_report.py
+
+bench-sim: install  ## the simulator: laptop sim up/down, then the full-size narvik-c1 rehearsal (needs `make toolchain`)
+	$(BIN)/python benchmarks/bench_sim.py
+	$(BIN)/python benchmarks/bench_scale.py
 
 bench-engine: install  ## the real engine on the simulator: up from empty, no-op up, preview --policy-pack (needs `make toolchain`)
 	$(BIN)/python benchmarks/bench_engine.py
