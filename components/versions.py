@@ -105,4 +105,4 @@ DCGM_DASHBOARD_GNET_ID: Final = 12239
 # charts/tenant: kept equal to charts/tenant/Chart.yaml `version` by
 # tests/pulumi/test_versions.py (components never read YAML).
 TENANT_CHART_PATH: Final = "./charts/tenant"
-TENANT_CHART_VERSION: Final = "0.1.0"
+TENANT_CHART_VERSION: Final = "0.2.0"

@@ -103,7 +103,14 @@ def test_every_kubernetes_resource_has_a_component_parent() -> None:
 def _render_site(tmp_path: Path, data: dict[str, Any], cluster: str) -> RenderResult:
     site = tmp_path / "site.yaml"
     site.write_text(yaml.safe_dump(data), encoding="utf-8")
-    root = make_project(tmp_path, "big", {"gigafactory:site": str(site), "gigafactory:cluster": cluster})
+    # Each GPU pool gets its own IPoIB subnet (8 addresses a node): the 10x pools need a /13
+    # (41,760 trays x 8 = 334,080 addresses), more than the default /16 holds.
+    config = {
+        "gigafactory:site": str(site),
+        "gigafactory:cluster": cluster,
+        "gigafactory:ibSubnet": "100.64.0.0/12",
+    }
+    root = make_project(tmp_path, "big", config)
     return render_stack("big", root=root)
 
 

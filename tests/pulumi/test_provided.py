@@ -26,7 +26,7 @@ def test_sim_stack_provides_cni_kueue_gpu_and_observability() -> None:
 def test_sim_stack_installs_no_chart_from_the_internet() -> None:
     charts = {name: r["inputs"]["chart"] for name, r in releases(rendered("sim")).items()}
     assert charts == {"tenant-demo": "./charts/tenant"}, f"releases beyond the local tenant chart: {charts}"
-    assert rendered("sim").outputs["installed"] == {"tenant": "0.1.0"}
+    assert rendered("sim").outputs["installed"] == {"tenant": "0.2.0"}
 
 
 def test_sim_stack_makes_no_object_of_a_provided_chart_crd() -> None:
