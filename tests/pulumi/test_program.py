@@ -122,6 +122,9 @@ def test_resource_count_does_not_grow_with_nodes(tmp_path: Path) -> None:
         for pool in cluster["pools"]:
             pool["racks"] *= 10
             pool.pop("first_rack", None)  # let the model lay the larger pools out
+        # 42,560 nodes need more pod subnets than the default /11 of /24s (8,192):
+        # a /10 cut into /26s holds 2^(26-10) = 65,536.
+        cluster["kubernetes"] = {"pod_cidr": "10.128.0.0/10", "node_cidr_mask": 26}
     big = _render_site(tmp_path, data, "c1")
     assert sum(1 for _ in big.resources) == len(rendered("narvik-c1").resources)
     assert big.outputs["pools"]["train"]["nodes"] == 2320 * 18  # 41,760
