@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,3 +51,18 @@ def write_site(tmp_path: Path) -> Callable[[Any], Path]:
         return path
 
     return write
+
+
+def require_toolchain(*binaries: str) -> None:
+    """Skip (locally) or fail (CI) when a toolchain binary or Kueue's generated manifests are
+    missing: CI builds the toolchain first, so there a missing piece is a failure."""
+    from gigafactory import toolchain
+
+    try:
+        for name in binaries:
+            toolchain.binary(name)
+        toolchain.kueue_manifests()
+    except toolchain.ToolchainMissing as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must build the toolchain first: {exc}")
+        pytest.skip(str(exc))

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from gigafactory import toolchain
 from gigafactory.sim import cluster as sim
 from gigafactory.stack.engine import ENV_STATE_DIR
-from tests.conftest import REPO
+from tests.conftest import REPO, require_toolchain
 
 STACK = "sim"
 BINARIES = (
@@ -34,18 +33,6 @@ BINARIES = (
     "kueue",
 )
 CLI_TIMEOUT = 300
-
-
-def require_toolchain() -> None:
-    """Skip (locally) or fail (CI) when a binary or Kueue's generated manifests are missing."""
-    try:
-        for name in BINARIES:
-            toolchain.binary(name)
-        toolchain.kueue_manifests()
-    except toolchain.ToolchainMissing as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must build the toolchain first: {exc}")
-        pytest.skip(str(exc))
 
 
 @dataclass
@@ -94,7 +81,7 @@ class Engine:
 
 @pytest.fixture(scope="package")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    require_toolchain()
+    require_toolchain(*BINARIES)
     sim_root = tmp_path_factory.mktemp("sim-state")
     state = tmp_path_factory.mktemp("engine-state")
     with pytest.MonkeyPatch.context() as mp:

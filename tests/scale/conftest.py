@@ -22,7 +22,8 @@ from kubernetes import client
 from gigafactory.sim import cluster as sim
 from gigafactory.sim import placement
 from gigafactory.site.model import Cluster, Site
-from tests.sim.conftest import require_toolchain
+from tests.conftest import require_toolchain
+from tests.sim.conftest import BINARIES
 
 STACK = "narvik-c1"
 KEEP = "GIGAFACTORY_SCALE_KEEP"
@@ -44,7 +45,7 @@ class Scale:
 
 @pytest.fixture(scope="session")
 def c1() -> Iterator[Scale]:
-    require_toolchain()
+    require_toolchain(*BINARIES)
     site, cluster = sim.target(STACK)
     keep = bool(os.environ.get(KEEP))
     try:

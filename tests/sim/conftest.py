@@ -6,31 +6,18 @@ and fail in CI (env CI set), where `.ci/run` builds it before `make test`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from gigafactory import toolchain
 from gigafactory.sim import cluster as sim
 from gigafactory.site.model import Cluster, Site
+from tests.conftest import require_toolchain
 
 STACK = "sim"
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kueue")
-
-
-def require_toolchain() -> None:
-    """Skip (locally) or fail (CI) when a binary or Kueue's generated manifests are missing."""
-    try:
-        for name in BINARIES:
-            toolchain.binary(name)
-        toolchain.kueue_manifests()
-    except toolchain.ToolchainMissing as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must build the toolchain first: {exc}")
-        pytest.skip(str(exc))
 
 
 @dataclass
@@ -53,7 +40,7 @@ class Sim:
 
 @pytest.fixture(scope="session")
 def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
-    require_toolchain()
+    require_toolchain(*BINARIES)
     root = tmp_path_factory.mktemp("sim-state")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(sim.ENV_DIR, str(root))
