@@ -27,12 +27,15 @@ set -euo pipefail
 
 # Bump a component's recipe number when the way it is built changes (not its pins).
 RECIPE_etcd=1
-RECIPE_kubernetes=1
+RECIPE_kubernetes=2
 RECIPE_kwok=1
 RECIPE_controller_gen=1
-RECIPE_kueue=1
+RECIPE_kueue=2
 RECIPE_pulumi=1
 RECIPE_provider=1
+RECIPE_containerd=1
+RECIPE_runc=1
+RECIPE_cni_plugins=1
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 pins_file="$repo_root/toolchain/versions.env"
@@ -47,7 +50,7 @@ say() { echo "toolchain: $*" >&2; }
 # shellcheck source=../toolchain/versions.env
 source "$pins_file"
 
-known_components="etcd kubernetes kwok controller-gen kueue pulumi provider"
+known_components="etcd kubernetes kwok controller-gen kueue containerd runc cni-plugins pulumi provider"
 [[ "$TOOLCHAIN_COMPONENTS" == "$known_components" ]] ||
     die "TOOLCHAIN_COMPONENTS in $pins_file ('$TOOLCHAIN_COMPONENTS') differs from the recipes here ('$known_components')"
 read -r -a components <<<"$TOOLCHAIN_COMPONENTS"
@@ -63,6 +66,9 @@ comp_version() {
     kueue) echo "$KUEUE_VERSION" ;;
     pulumi) echo "$PULUMI_VERSION" ;;
     provider) echo "$PULUMI_KUBERNETES_VERSION" ;;
+    containerd) echo "$CONTAINERD_VERSION" ;;
+    runc) echo "$RUNC_VERSION" ;;
+    cni-plugins) echo "$CNI_PLUGINS_VERSION" ;;
     *) die "unknown component '$1' (known: $known_components)" ;;
     esac
 }
@@ -70,12 +76,15 @@ comp_version() {
 comp_binaries() {
     case "$1" in
     etcd) echo etcd ;;
-    kubernetes) echo kube-apiserver kube-controller-manager kube-scheduler kubectl ;;
+    kubernetes) echo kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kubeadm ;;
     kwok) echo kwok ;;
     controller-gen) echo controller-gen ;;
     kueue) echo kueue ;;
     pulumi) echo pulumi ;;
     provider) echo pulumi-resource-kubernetes ;;
+    containerd) echo containerd containerd-shim-runc-v2 ctr ;;
+    runc) echo runc ;;
+    cni-plugins) echo "${cni_plugins[@]}" ;;
     esac
 }
 
@@ -94,6 +103,9 @@ comp_recipe() {
         echo "recipe=$RECIPE_provider PULUMI_KUBERNETES_MODULE_VERSION=$PULUMI_KUBERNETES_MODULE_VERSION PULUMI_KUBERNETES_VERSION=$PULUMI_KUBERNETES_VERSION"
         echo "main=$(sha256sum <"$repo_root/toolchain/provider-main/main.go" | cut -d' ' -f1)"
         ;;
+    containerd) echo "recipe=$RECIPE_containerd CONTAINERD_VERSION=$CONTAINERD_VERSION" ;;
+    runc) echo "recipe=$RECIPE_runc RUNC_VERSION=$RUNC_VERSION" ;;
+    cni-plugins) echo "recipe=$RECIPE_cni_plugins CNI_PLUGINS_VERSION=$CNI_PLUGINS_VERSION plugins=${cni_plugins[*]}" ;;
     esac
 }
 
@@ -236,7 +248,7 @@ build_etcd() {
         -o "$out/bin/etcd" go.etcd.io/etcd/server/v3
 }
 
-k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kubeadm)
 prep_kubernetes() {
     wrapper_module kubernetes k8s.io/kubernetes "$KUBERNETES_VERSION" "$KUBERNETES_STAGING_VERSION"
     local c pkgs=()
@@ -290,6 +302,11 @@ build_kueue() {
         "output:crd:artifacts:config=$out/manifests/crds"
     GOFLAGS="-mod=mod $GOFLAGS" "$cg" webhook paths=sigs.k8s.io/kueue/pkg/webhooks/... \
         "output:webhook:artifacts:config=$out/manifests/webhooks"
+    # The batch/v1 Job integration's webhooks (default queue name, suspend on create), kept apart:
+    # the simulator installs only the integrations its Kueue configuration enables.
+    GOFLAGS="-mod=mod $GOFLAGS" "$cg" webhook paths=sigs.k8s.io/kueue/pkg/controller/jobs/job/... \
+        "output:webhook:artifacts:config=$out/manifests/job-webhooks"
+    [[ -n "$(ls "$out"/manifests/job-webhooks/*.yaml)" ]] || die "controller-gen wrote no Job webhooks"
     ls "$out"/manifests/crds/*.yaml "$out"/manifests/webhooks/*.yaml
     [[ -n "$(ls "$out"/manifests/crds/*.yaml)" && -n "$(ls "$out"/manifests/webhooks/*.yaml)" ]] ||
         die "controller-gen wrote no CRDs or webhooks"
@@ -323,6 +340,39 @@ m=json.load(open(sys.argv[4])); json.dump(m, open(sys.argv[5],"w"), separators=(
     "$GO" build -mod=mod -trimpath \
         -ldflags "-s -w -X $provider_module/pkg/version.Version=$PULUMI_KUBERNETES_VERSION" \
         -o "$out/bin/pulumi-resource-kubernetes" .
+}
+
+# Node runtime for real kubelets in test containers: containerd 2.x, runc and the CNI plugins.
+prep_containerd() {
+    wrapper_module containerd github.com/containerd/containerd/v2 "$CONTAINERD_VERSION" &&
+        "$GO" get "github.com/containerd/containerd/v2/cmd/containerd@$CONTAINERD_VERSION"
+}
+build_containerd() {
+    local m=github.com/containerd/containerd/v2
+    # Static (CGO off): no btrfs or devmapper snapshotters, which need C headers; overlayfs and
+    # native remain.
+    "$GO" build -mod=mod -trimpath -tags "no_btrfs no_devmapper no_zfs osusergo netgo" \
+        -ldflags "-s -w -X $m/version.Version=$CONTAINERD_VERSION -X $m/version.Package=$m" \
+        -o "$out/bin/" "$m/cmd/containerd" "$m/cmd/containerd-shim-runc-v2" "$m/cmd/ctr"
+}
+
+prep_runc() { wrapper_module runc github.com/opencontainers/runc "$RUNC_VERSION" && "$GO" get "github.com/opencontainers/runc@$RUNC_VERSION"; }
+build_runc() {
+    # runc's nsenter is C: the one component built with cgo (against this machine's glibc, the
+    # same Debian 12 as the test nodes). No seccomp tag: libseccomp is not needed.
+    CGO_ENABLED=1 "$GO" build -mod=mod -trimpath -tags "urfave_cli_no_docs" \
+        -ldflags "-s -w -X main.version=${RUNC_VERSION#v}" -o "$out/bin/runc" github.com/opencontainers/runc
+}
+
+cni_plugins=(bridge loopback host-local portmap)
+prep_cni-plugins() {
+    wrapper_module cni-plugins github.com/containernetworking/plugins "$CNI_PLUGINS_VERSION" &&
+        "$GO" get "github.com/containernetworking/plugins/plugins/main/bridge@$CNI_PLUGINS_VERSION"
+}
+build_cni-plugins() {
+    local m=github.com/containernetworking/plugins
+    "$GO" build -mod=mod -trimpath -ldflags "-s -w" -o "$out/bin/" \
+        "$m/plugins/main/bridge" "$m/plugins/main/loopback" "$m/plugins/ipam/host-local" "$m/plugins/meta/portmap"
 }
 
 # --- build driver ----------------------------------------------------------------------------------
