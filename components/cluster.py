@@ -16,6 +16,7 @@ from components.observability import Observability, ObservabilityArgs
 from components.scheduling import Scheduling, SchedulingArgs
 from components.storage import Storage, StorageArgs
 from components.tenants import Tenants, TenantsArgs
+from gigafactory.baremetal.fabric import guid_pool
 from gigafactory.site.addressing import control_plane_hosts
 from gigafactory.site.model import Cluster, Site
 
@@ -120,7 +121,9 @@ class GpuCluster(pulumi.ComponentResource):
         network_operator = (
             NetworkOperator(
                 f"{name}-network-operator",
-                NetworkOperatorArgs(cluster, host_drivers=args.host_drivers, after=after),
+                NetworkOperatorArgs(
+                    cluster, host_drivers=args.host_drivers, guid_pool=guid_pool(site, cluster), after=after
+                ),
                 child,
             )
             if cluster.platform == "baremetal" and "network-operator" not in provided
@@ -155,7 +158,6 @@ class GpuCluster(pulumi.ComponentResource):
                 cluster,
                 tenants,
                 network_operator=network_operator,
-                ib_interface=args.ib_interface,
                 ib_subnet=args.ib_subnet,
                 tenant_releases=list(tenant_stack.releases),
             ),

@@ -1,6 +1,12 @@
-"""Secondary networking on bare metal: an InfiniBand (IPoIB) address pool per GPU pool and
-an IPoIB network in each tenant namespace using it, for NCCL's bootstrap and RDMA traffic.
-The CNI itself is components/cni.py.
+"""Secondary networking on bare metal: an InfiniBand address pool per GPU pool, and in each
+tenant namespace an InfiniBand network attachment in the tenant's partition, for NCCL's
+bootstrap and RDMA traffic. The CNI itself is components/cni.py.
+
+The attachment is a NetworkAttachmentDefinition of the ib-sriov CNI carrying the tenant's pkey:
+ib-kubernetes (NicClusterPolicy ``ibKubernetes``) reads the pkey from exactly that CNI config
+and adds each pod's virtual-function GUID to the tenant's partition through UFM. (The Network
+Operator's IPoIBNetwork has no pkey field: its fields are networkNamespace, master and ipam,
+and its IPoIB child links stay in the parent's partition, so it cannot isolate tenants.)
 
 Default-deny network policies for tenant namespaces come with the tenant chart (see
 components/tenants.py), next to the namespace they protect.
@@ -11,13 +17,12 @@ from __future__ import annotations
 import ipaddress
 import json
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 
 from components._k8s import custom, meta
 from components.network_operator import NAMESPACE as NETWORK_OPERATOR_NAMESPACE
-from components.network_operator import NetworkOperator
+from components.network_operator import SRIOV_RESOURCE_PREFIX, NetworkOperator, ib_vf_resource
 from gigafactory.site.model import LABEL_POOL, Cluster, Tenant
 
 # Addresses per node in the IPoIB pool: GPUs per tray plus headroom (a choice).
@@ -54,12 +59,11 @@ class NetworkingArgs:
     cluster: Cluster
     """The cluster from the site model."""
     tenants: list[Tenant]
-    """Tenants of this cluster: each gets an IPoIB attachment per GPU pool it uses."""
+    """Tenants of this cluster: each gets an InfiniBand attachment in its partition per GPU
+    pool it uses (bare-metal tenants always have a pkey: the loader refuses one without)."""
     network_operator: NetworkOperator | None
     """The Network Operator this stack installs; None when the environment provides it
     (its CRDs included) or off bare metal."""
-    ib_interface: str
-    """Host interface name of the IPoIB parent, e.g. ib0 (set by the host's udev rules)."""
     ib_subnet: str
     """IPv4 CIDR for IPoIB addresses of this cluster, e.g. 100.64.0.0/16; each GPU pool gets
     its own part of it (``pool_ib_subnets``)."""
@@ -68,7 +72,7 @@ class NetworkingArgs:
 
 
 class Networking(pulumi.ComponentResource):
-    """IPoIB networks and NVIDIA IPAM pools for GPU pools (bare metal)."""
+    """InfiniBand address pools per GPU pool and tenant attachments in their partitions (bare metal)."""
 
     ib_networks: list[str]
 
@@ -104,27 +108,39 @@ class Networking(pulumi.ComponentResource):
                     crd_release=operator,
                 )
                 for tenant in args.tenants:
-                    if pool.name not in {q.pool for q in tenant.quotas}:
+                    if pool.name not in {q.pool for q in tenant.quotas} or tenant.pkey is None:
                         continue
-                    ipam: dict[str, Any] = {"type": "nv-ipam", "poolName": pool_name}
-                    net = f"{pool.name}-ib"
-                    spec: dict[str, Any] = {
-                        "networkNamespace": tenant.namespace,
-                        "master": args.ib_interface,
-                        "ipam": json.dumps(ipam),
+                    net = f"{tenant.name}-{pool.name}-ib"
+                    config = {
+                        "cniVersion": "0.3.1",
+                        "name": net,
+                        "plugins": [
+                            {
+                                "type": "ib-sriov",
+                                # The tenant's partition (docs/fabric.md): ib-kubernetes puts
+                                # the pods' virtual functions in it.
+                                "pkey": f"{tenant.pkey:#06x}",
+                                "link_state": "enable",
+                                "ibKubernetesEnabled": True,
+                                "ipam": {"type": "nv-ipam", "poolName": pool_name},
+                            },
+                            # Each pod sees only its own RDMA device.
+                            {"type": "rdma"},
+                        ],
                     }
-                    if tenant.pkey is not None:
-                        # The tenant's partition (docs/fabric.md): ib-kubernetes puts the
-                        # pods' ports in it.
-                        spec["pkey"] = f"{tenant.pkey:#06x}"
                     custom(
                         f"{name}-{tenant.name}-{pool.name}-ib",
                         self,
-                        api_version="mellanox.com/v1alpha1",
-                        kind="IPoIBNetwork",
-                        metadata=meta(f"{tenant.name}-{net}"),
-                        spec=spec,
+                        api_version="k8s.cni.cncf.io/v1",
+                        kind="NetworkAttachmentDefinition",
+                        metadata={
+                            **meta(net, tenant.namespace),
+                            "annotations": {
+                                "k8s.v1.cni.cncf.io/resourceName": f"{SRIOV_RESOURCE_PREFIX}/{ib_vf_resource(pool.name)}"
+                            },
+                        },
+                        spec={"config": json.dumps(config)},
                         crd_release=[*operator, ip_pool, *args.tenant_releases],
                     )
-                    self.ib_networks.append(f"{tenant.namespace}/{tenant.name}-{net}")
+                    self.ib_networks.append(f"{tenant.namespace}/{net}")
         self.register_outputs({"ibNetworks": self.ib_networks})

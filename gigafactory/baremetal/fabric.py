@@ -21,7 +21,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gigafactory.site.model import Site
+from gigafactory.errors import CatalogError, GigafactoryError
+from gigafactory.site.catalog import Sku
+from gigafactory.site.model import Cluster, Site
 from gigafactory.site.spec import PKEY_DEFAULT
 
 DEFAULT_PARTITION = f"Default={PKEY_DEFAULT:#06x}, ipoib, defmember=full : ALL, SELF=full;"
@@ -116,4 +118,42 @@ def partitions_conf(site: Site, cluster: str | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["DEFAULT_PARTITION", "Partition", "PoolShare", "partitions", "partitions_conf"]
+COMPUTE_NIC_PCI_DEVICE_IDS = {"ConnectX-7": "1021", "ConnectX-8": "1023"}
+"""PCI device IDs (vendor 15b3, Mellanox/NVIDIA) of the compute-fabric NIC families the hardware
+catalog names (``Sku.nic``), from the PCI ID repository (pci-ids.ucw.cz: 1021 "MT2910 Family
+[ConnectX-7]", 1023 "CX8 Family [ConnectX-8]"). The SR-IOV policy selects the compute rails by
+them, so a BlueField or management NIC of the same vendor is never turned into InfiniBand VFs."""
+
+
+def compute_nic_device_id(sku: Sku) -> str:
+    """The PCI device ID of ``sku``'s compute NIC; CatalogError naming the known families."""
+    for family, device in COMPUTE_NIC_PCI_DEVICE_IDS.items():
+        if sku.nic.startswith(family + " ") or sku.nic == family:
+            return device
+    known = ", ".join(COMPUTE_NIC_PCI_DEVICE_IDS)
+    raise CatalogError(
+        f"hardware {sku.id}: nic {sku.nic!r} is not a compute NIC family with a known PCI ID; allowed: {known}"
+    )
+
+
+def guid_pool(site: Site, cluster: Cluster) -> tuple[str, str]:
+    """First and last port GUID ib-kubernetes hands to the pods of ``cluster`` (its virtual
+    functions' GUIDs). Clusters of one site share the compute fabric's subnet manager, so each
+    gets its own range: locally administered (02), then the cluster's place in the site file
+    (01 for the first), then 2^48 GUIDs."""
+    index = [c.name for c in site.clusters].index(cluster.name) + 1
+    if index > 0xFF:
+        raise GigafactoryError(f"site {site.name}: more than 255 clusters; the GUID plan holds 255")
+    return f"02:{index:02x}:00:00:00:00:00:00", f"02:{index:02x}:ff:ff:ff:ff:ff:ff"
+
+
+__all__ = [
+    "COMPUTE_NIC_PCI_DEVICE_IDS",
+    "DEFAULT_PARTITION",
+    "Partition",
+    "PoolShare",
+    "compute_nic_device_id",
+    "guid_pool",
+    "partitions",
+    "partitions_conf",
+]

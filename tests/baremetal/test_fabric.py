@@ -10,10 +10,17 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from gigafactory.baremetal.fabric import DEFAULT_PARTITION, partitions, partitions_conf
+from gigafactory.baremetal.fabric import (
+    DEFAULT_PARTITION,
+    compute_nic_device_id,
+    guid_pool,
+    partitions,
+    partitions_conf,
+)
 from gigafactory.cli import app
-from gigafactory.errors import NotFoundError, SiteFileError
+from gigafactory.errors import CatalogError, NotFoundError, SiteFileError
 from gigafactory.site import load_site, parse_site
+from gigafactory.site.catalog import skus
 from tests.conftest import KIND, NARVIK
 
 
@@ -128,3 +135,28 @@ def test_cli_prints_partitions_conf_and_refuses_an_unknown_cluster(tmp_path: Pat
     refused = runner.invoke(app, ["fabric-partitions", str(path)])
     assert refused.exit_code == 2
     assert f"{path}: tenants[0].pkey: " in refused.stderr
+
+
+def test_every_gpu_sku_has_a_compute_nic_with_a_pci_id() -> None:
+    """The SR-IOV policy selects compute rails by PCI ID: ConnectX-7 is 15b3:1021, ConnectX-8
+    15b3:1023 (PCI ID repository). Every GPU SKU of the catalog must resolve."""
+    by_family = {"ConnectX-7": "1021", "ConnectX-8": "1023"}
+    for sku in skus().values():
+        if sku.is_gpu:
+            family = sku.nic.split()[0]
+            assert compute_nic_device_id(sku) == by_family[family], sku.id
+
+
+def test_an_unknown_nic_family_is_refused_by_name() -> None:
+    sku = skus()["gb300-nvl72"].model_copy(update={"nic": "BlueField-3 400G"})
+    with pytest.raises(CatalogError, match=r"gb300-nvl72: nic 'BlueField-3 400G'.*ConnectX-7, ConnectX-8"):
+        compute_nic_device_id(sku)
+
+
+def test_clusters_of_a_site_get_disjoint_guid_pools() -> None:
+    site = load_site(NARVIK)
+    pools = [guid_pool(site, c) for c in site.clusters]
+    # c1..c6 in site-file order: 02:01:... to 02:06:..., each 2^48 GUIDs wide.
+    assert pools[0] == ("02:01:00:00:00:00:00:00", "02:01:ff:ff:ff:ff:ff:ff")
+    assert pools[5] == ("02:06:00:00:00:00:00:00", "02:06:ff:ff:ff:ff:ff:ff")
+    assert len({start for start, _ in pools}) == len(site.clusters) == 6

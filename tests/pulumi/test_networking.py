@@ -1,4 +1,4 @@
-"""Networking: CNI per platform; IPoIB attachments for tenants on bare metal."""
+"""Networking: CNI per platform; InfiniBand attachments in their partitions for tenants on bare metal."""
 
 from __future__ import annotations
 
@@ -29,23 +29,32 @@ def test_cilium_leaves_room_for_multus() -> None:
     assert values["cni"]["exclusive"] is False
 
 
-def test_tenant_gets_ipoib_network_from_its_pool() -> None:
+def test_tenant_gets_an_infiniband_attachment_in_its_partition() -> None:
     result = rendered("narvik-c1")
-    (net,) = kind_of(result, "IPoIBNetwork")
-    spec = net["inputs"]["spec"]
-    assert spec["networkNamespace"] == "tenant-msft-c1"
-    assert json.loads(spec["ipam"]) == {"type": "nv-ipam", "poolName": "c1-train-ib"}
-    assert spec["pkey"] == "0x0101", "the tenant's partition (sites/narvik.yaml msft-c1)"
+    assert kind_of(result, "IPoIBNetwork") == [], "IPoIBNetwork has no pkey: it cannot isolate tenants"
+    (nad,) = kind_of(result, "NetworkAttachmentDefinition")
+    metadata = nad["inputs"]["metadata"]
+    assert (metadata["namespace"], metadata["name"]) == ("tenant-msft-c1", "msft-c1-train-ib")
+    # The pool's virtual functions: the SriovNetworkNodePolicy of pool train makes them.
+    assert metadata["annotations"]["k8s.v1.cni.cncf.io/resourceName"] == "nvidia.com/train_ib_vf"
+    config = json.loads(nad["inputs"]["spec"]["config"])
+    ib, rdma = config["plugins"]
+    # ib-kubernetes reads the pkey from an ib-sriov CNI config only.
+    assert ib["type"] == "ib-sriov" and ib["ibKubernetesEnabled"] is True
+    assert ib["pkey"] == "0x0101", "the tenant's partition (sites/narvik.yaml msft-c1: pkey 0x0101)"
+    assert ib["ipam"] == {"type": "nv-ipam", "poolName": "c1-train-ib"}
+    assert rdma == {"type": "rdma"}
     (pool,) = kind_of(result, "IPPool")
     # 4,176 trays x 8 addresses + 2 = 33,410 > 32,768: a /16, all of stacks/Pulumi.narvik-c1.yaml's
     assert pool["inputs"]["spec"]["subnet"] == "100.64.0.0/16"
-    assert releases(result)["tenant-msft-c1"]["urn"] in net["depends_on"], (
+    assert releases(result)["tenant-msft-c1"]["urn"] in nad["depends_on"], (
         "namespace comes from the tenant chart"
     )
+    assert result.outputs["ibNetworks"] == ["tenant-msft-c1/msft-c1-train-ib"]
 
 
 def test_clusters_without_tenants_get_no_attachments() -> None:
-    assert kind_of(rendered("narvik-c4"), "IPoIBNetwork") == []
+    assert kind_of(rendered("narvik-c4"), "NetworkAttachmentDefinition") == []
     assert len(kind_of(rendered("narvik-c4"), "IPPool")) == 1
 
 

@@ -144,9 +144,9 @@ def test_resource_count_grows_with_pools(tmp_path: Path) -> None:
         }
     )
     more = _render_site(tmp_path, data, "c4")
-    # One more pool with GPUs: a NodePool component, its Topology, flavor and queue, and
-    # an IPoIB address pool.
-    assert len(more.resources) == len(rendered("narvik-c4").resources) + 5
+    # One more pool with GPUs: a NodePool component, its Topology, flavor and queue, an
+    # IPoIB address pool and the SriovNetworkNodePolicy for its compute NICs' VFs.
+    assert len(more.resources) == len(rendered("narvik-c4").resources) + 6
 
 
 def test_stack_outputs_report_pools_gpus_and_versions() -> None:
