@@ -9,6 +9,8 @@
 #   scripts/toolchain.sh bin-dir                print the one directory with links to every binary
 #   scripts/toolchain.sh kueue-manifests        print the folder with Kueue's generated CRDs/webhooks
 #   scripts/toolchain.sh status                 list each component: built/missing and its folder
+#   scripts/toolchain.sh prune                  remove what this checkout's pins no longer use: other
+#                                               versions' folders, old bin-<key>/ and manifests
 #
 # Cache layout (root: ${GIGAFACTORY_CACHE:-/var/cache/gigafactory}):
 #   go/mod, go/path, go/build       GOMODCACHE, GOPATH, GOCACHE (the build cache is deleted after a
@@ -523,6 +525,41 @@ cmd_status() {
     printf '%-15s %-10s %-8s %s\n' bin-dir - - "$tc_root/bin-$(bin_key)"
 }
 
+# Remove component folders, bin-<key>/ folders and manifests this checkout's pins do not name.
+# Refuses while a build holds the lock (its .tmp-* folder would be taken from under it).
+cmd_prune() {
+    [[ -d "$tc_root" ]] || {
+        say "nothing to prune: $tc_root does not exist"
+        return 0
+    }
+    exec 9>"$tc_root/.lock"
+    flock -n 9 || die "a toolchain build holds $tc_root/.lock; prune after it ends"
+    local keep=() c path name freed=0 kb removed=0
+    for c in "${components[@]}"; do keep+=("$(basename "$(comp_dir "$c")")"); done
+    local key
+    key="$(bin_key)"
+    keep+=("bin-$key" "manifest-$key.json" "manifest.json" "go" "work")
+    for path in "$tc_root"/* "$tc_root"/.tmp-*; do
+        [[ -e "$path" ]] || continue
+        name="$(basename "$path")"
+        [[ " ${keep[*]} " == *" $name "* ]] && continue
+        case "$name" in
+        bin-* | manifest-*.json | .tmp-*) ;;
+        *)
+            # Only folders named <component>-<version>-<hash>: anything else is not ours.
+            [[ -d "$path" && "$name" =~ ^(${known_components// /|})-.+-[0-9a-f]{12}$ ]] || continue
+            ;;
+        esac
+        kb="$(du -sk "$path" | cut -f1)"
+        rm -rf "$path"
+        freed=$((freed + kb))
+        removed=$((removed + 1))
+        say "removed $name ($((kb / 1024)) MiB)"
+    done
+    publish >/dev/null
+    say "pruned $removed item(s), $((freed / 1024)) MiB freed; kept ${#components[@]} component folder(s) and bin-$key"
+}
+
 main() {
     case "${1:-}" in
     build)
@@ -535,7 +572,8 @@ main() {
         echo "$(comp_dir kueue)/manifests"
         ;;
     status) cmd_status ;;
-    *) die "usage: $0 build [COMPONENT ...] | bin-dir | kueue-manifests | status (components: $known_components)" ;;
+    prune) cmd_prune ;;
+    *) die "usage: $0 build [COMPONENT ...] | bin-dir | kueue-manifests | status | prune (components: $known_components)" ;;
     esac
 }
 

@@ -92,6 +92,30 @@ def test_changing_one_pin_moves_only_that_components_folder(tmp_path: Path) -> N
     assert before["bin-dir"] != after["bin-dir"]
 
 
+def test_prune_removes_what_the_pins_no_longer_name_and_keeps_the_rest(tmp_path: Path) -> None:
+    status = _status(tmp_path)
+    current = Path(status["kwok"][2])
+    (current / "bin").mkdir(parents=True)
+    (current / "bin" / "kwok").write_text("current")
+    old = current.with_name("kwok-v0.7.0-0123456789ab")  # an earlier pin's folder
+    (old / "bin").mkdir(parents=True)
+    (old / "bin" / "kwok").write_bytes(b"x" * 2 * 1024 * 1024)
+    old_bin = current.parent / "bin-00000000deadbeef"
+    old_bin.mkdir()
+    (current.parent / "manifest-00000000deadbeef.json").write_text("{}")
+    stranger = current.parent / "notes"  # not a component folder: never touched
+    stranger.mkdir()
+    res = _script("prune", cache=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert not old.exists() and not old_bin.exists()
+    assert not (current.parent / "manifest-00000000deadbeef.json").exists()
+    assert (current / "bin" / "kwok").read_text() == "current"
+    assert stranger.is_dir()
+    assert Path(status["bin-dir"][2]).is_dir(), "the current bin-dir is (re)published"
+    assert "removed kwok-v0.7.0-0123456789ab (2 MiB)" in res.stderr
+    assert "pruned 3 item(s)" in res.stderr
+
+
 def test_unknown_component_and_command_fail_with_one_line(tmp_path: Path) -> None:
     for args in (["build", "no-such-thing"], ["frobnicate"], ["kueue-manifests"]):
         res = _script(*args, cache=tmp_path)
