@@ -18,7 +18,6 @@ from gigafactory.policy.rule import (
     SiteCheck,
     SiteFinding,
     SiteRule,
-    Subject,
     cluster_subject,
     grid_subject,
     hall_subject,
@@ -292,19 +291,10 @@ def _tenant_quota(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Findi
     "Each hall's management network holds a 32-address block and its BMC network a 64-address block per rack position, plus its control-plane hosts.",
 )
 def _address_plan(site: Site, plan: SitePlan, cfg: RuleConfig) -> Iterator[Finding]:
-    for where, message in address_plan_findings(site):
-        yield _addressing_subject(site, where), message
-
-
-def _addressing_subject(site: Site, where: str) -> Subject:
-    """The subject of a gigafactory.site.addressing finding, which names a hall
-    (``hall/<name>``) or a pool (``pool/<cluster>/<pool>``) as text: matched against the
-    site's own halls and pools, so only names the site has come back."""
-    for hall in site.halls:
-        if where == f"hall/{hall.name}":
-            return hall_subject(hall.name)
-    for c in site.clusters:
-        for p in c.pools:
-            if where == f"pool/{c.name}/{p.name}":
-                return pool_subject(c.name, p.name)
-    return site_subject(site.name)
+    for f in address_plan_findings(site):
+        if f.hall is not None:
+            yield hall_subject(f.hall), f.message
+        elif f.cluster is not None and f.pool is not None:
+            yield pool_subject(f.cluster, f.pool), f.message
+        else:
+            yield site_subject(site.name), f.message

@@ -125,9 +125,20 @@ def rack_block_findings(sku: catalog.Sku) -> Iterator[str]:
             yield f"SKU {sku.id} has {count} {what} per rack; a rack block has room for {room}"
 
 
-def address_plan_findings(site: Site) -> Iterator[tuple[str, str]]:
-    """(subject, message) for each hall network too small for its rack positions and
-    control-plane hosts, and each SKU whose rack does not fit a rack block."""
+@dataclass(frozen=True, slots=True)
+class AddressFinding:
+    """A problem of the address plan and what it is about: a hall (``hall`` set) or a pool
+    (``cluster`` and ``pool`` set)."""
+
+    message: str
+    hall: str | None = None
+    cluster: str | None = None
+    pool: str | None = None
+
+
+def address_plan_findings(site: Site) -> Iterator[AddressFinding]:
+    """Each hall network too small for its rack positions and control-plane hosts, and each
+    pool whose SKU's rack does not fit a rack block."""
     cp_per_hall: dict[str, int] = {}
     for c in site.clusters:
         cp_per_hall[c.control_plane_hall] = cp_per_hall.get(c.control_plane_hall, 0) + c.control_plane_count
@@ -139,16 +150,16 @@ def address_plan_findings(site: Site) -> Iterator[tuple[str, str]]:
             have = ipaddress.IPv4Network(cidr).num_addresses
             need = needs[kind]
             if need > have:
-                yield (
-                    f"hall/{hall.name}",
+                yield AddressFinding(
                     f"{kind} {cidr} has {have} addresses; ({hall.rack_positions} rack positions + 1) x "
                     f"{block[kind]} + {cps} control-plane hosts + 1 need {need}: use a prefix of "
                     f"/{_prefix_for(need)} or shorter",
+                    hall=hall.name,
                 )
     for c in site.clusters:
         for p in c.pools:
             for message in rack_block_findings(p.spec):
-                yield f"pool/{c.name}/{p.name}", message
+                yield AddressFinding(message, cluster=c.name, pool=p.name)
 
 
 def _prefix_for(addresses: int) -> int:

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 
 from gigafactory.errors import SiteFileError
 from gigafactory.site import catalog
-from gigafactory.site.addressing import control_plane_hosts, hall_network_needs, rack_block_findings
+from gigafactory.site.addressing import address_plan_findings, control_plane_hosts
 from gigafactory.site.kubernetes import network_findings
 from gigafactory.site.model import Cluster, GridInfo, Pool, Site
 from gigafactory.site.spec import API_VERSION, KIND, KNOWN_API_VERSIONS, PKEY_RULE, SiteSpec
@@ -450,26 +450,16 @@ def _load_cached(shown: str, _abspath: str, _mtime_ns: int, _size: int) -> Site:
 
 def address_plan_fits(site: Site) -> None:
     """Raise SiteFileError when a node or control-plane host would get an address outside its
-    hall's networks (what ``inventory`` and ``provision`` refuse, whatever the policy says)."""
-    cp_per_hall: dict[str, int] = {}
+    hall's networks (what ``inventory`` and ``provision`` refuse, whatever the policy says):
+    the first of ``address_plan_findings`` (the policy's address-plan-capacity rule reports
+    them all), then every pool's highest node and rack-part address."""
+    for f in address_plan_findings(site):
+        where = f"hall {f.hall}" if f.hall is not None else f"pool {f.cluster}/{f.pool}"
+        raise SiteFileError(site.file or "<site>", where, f.message)
     for c in site.clusters:
-        cp_per_hall[c.control_plane_hall] = cp_per_hall.get(c.control_plane_hall, 0) + c.control_plane_count
         for p in c.pools:
-            for message in rack_block_findings(p.spec):
-                raise SiteFileError(site.file or "<site>", f"pool {c.name}/{p.name}", message)
             p.node_addresses(p.node_count - 1)  # the highest offset of the pool
             p.rack_parts(p.last_rack_position)  # the highest BMC offset of the pool's rack parts
-    for h in site.halls:
-        needs = hall_network_needs(h.rack_positions, cp_per_hall.get(h.name, 0))
-        for key, cidr in (("mgmt_cidr", h.mgmt_cidr), ("bmc_cidr", h.bmc_cidr)):
-            net = ipaddress.IPv4Network(cidr)
-            if needs[key] > net.num_addresses:
-                raise SiteFileError(
-                    site.file or "<site>",
-                    f"hall {h.name}",
-                    f"{key} {cidr} has {net.num_addresses} addresses; {h.rack_positions} rack positions "
-                    f"and the control-plane hosts need {needs[key]}",
-                )
     for cp in control_plane_hosts(site):
         hall = site.hall(cp.hall)
         for addr, cidr in ((cp.address, hall.mgmt_cidr), (cp.bmc_address, hall.bmc_cidr)):
