@@ -1,20 +1,21 @@
 """One node pool made real for workloads: its Kueue flavor, topology and cluster queue.
 
-Everything here is read from the model's Pool (labels, taints, GPUs, topology levels);
-nothing is counted per node, so a pool of 4,176 nodes costs the same few objects as a
-pool of two.
+The specs come from gigafactory.site.kueue (the one place they are written, which the
+simulator uses too); everything in them is read from the model's Pool (labels, taints, GPUs,
+topology levels). Nothing is counted per node, so a pool of 4,176 nodes costs the same few
+objects as a pool of two.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 
 from components import versions
 from components._k8s import custom, meta
-from gigafactory.site.model import GPU_RESOURCE, LABEL_CLUSTER, LABEL_POOL, LABEL_TENANT, Pool
+from gigafactory.site import kueue as kueue_objects
+from gigafactory.site.model import LABEL_CLUSTER, LABEL_POOL, Pool
 
 KUEUE_API = versions.KUEUE_API
 
@@ -51,21 +52,9 @@ class NodePool(pulumi.ComponentResource):
         labels = {LABEL_CLUSTER: pool.cluster, LABEL_POOL: pool.name}
         self.flavor = pool.kueue_name
         self.gpus = pool.gpus
-        if not 0 <= args.contracted <= pool.gpus:
-            raise ValueError(
-                f"pool {pool.kueue_name}: {args.contracted} GPUs contracted to tenants, "
-                f"allowed 0..{pool.gpus} (the site rule tenant-quota-within-pool says so first)"
-            )
-        self.unassigned = pool.gpus - args.contracted
+        self.unassigned = kueue_objects.unassigned_gpus(pool, args.contracted)
         self.queue = None
 
-        flavor_spec: dict[str, Any] = {
-            "nodeLabels": dict(pool.labels),
-            "nodeTaints": [t.as_dict() for t in pool.taints],
-            # Kueue adds these to the pods it admits on this flavor, so tenants never
-            # write GPU tolerations by hand.
-            "tolerations": pool.tolerations,
-        }
         kueue: list[pulumi.Resource] = [args.kueue] if args.kueue is not None else []
         deps = list(kueue)
         if pool.is_gpu:
@@ -75,10 +64,9 @@ class NodePool(pulumi.ComponentResource):
                 api_version=KUEUE_API,
                 kind="Topology",
                 metadata=meta(pool.kueue_name, labels=labels),
-                spec={"levels": [{"nodeLabel": level} for level in pool.topology_levels]},
+                spec=kueue_objects.topology_spec(pool),
                 crd_release=kueue,
             )
-            flavor_spec["topologyName"] = pool.kueue_name
             deps.append(topology)
         flavor = custom(
             f"{name}-flavor",
@@ -86,7 +74,7 @@ class NodePool(pulumi.ComponentResource):
             api_version=KUEUE_API,
             kind="ResourceFlavor",
             metadata=meta(self.flavor, labels=labels),
-            spec=flavor_spec,
+            spec=kueue_objects.flavor_spec(pool),
             crd_release=deps,
         )
         if pool.is_gpu:
@@ -97,41 +85,7 @@ class NodePool(pulumi.ComponentResource):
                 api_version=KUEUE_API,
                 kind="ClusterQueue",
                 metadata=meta(self.queue, labels=labels),
-                spec={
-                    # Platform namespaces (burn-in, system jobs) submit here directly; tenant
-                    # namespaces (labelled by the tenant chart) only through their own
-                    # ClusterQueue, which owns their contracted share.
-                    "namespaceSelector": {
-                        "matchExpressions": [{"key": LABEL_TENANT, "operator": "DoesNotExist"}]
-                    },
-                    # Pools and tenants of one cluster share a cohort: this queue may borrow
-                    # every idle tenant GPU (no borrowingLimit) and lends its own remainder.
-                    # What it borrows is taken back by the owner's reclaim (docs/tenancy.md).
-                    "cohortName": pool.cluster,
-                    "queueingStrategy": "BestEffortFIFO",
-                    "preemption": {
-                        "withinClusterQueue": "LowerPriority",
-                        # Reclaims its own remainder from any queue borrowing it.
-                        "reclaimWithinCohort": "Any",
-                        # Never preempts to borrow: a tenant's GPUs are only lent when idle.
-                        "borrowWithinCohort": {"policy": "Never"},
-                    },
-                    "resourceGroups": [
-                        {
-                            "coveredResources": [GPU_RESOURCE],
-                            "flavors": [
-                                {
-                                    "name": self.flavor,
-                                    # Quantities as strings, the form Kueue's webhook stores,
-                                    # so a second `up` finds nothing to change.
-                                    "resources": [
-                                        {"name": GPU_RESOURCE, "nominalQuota": str(self.unassigned)}
-                                    ],
-                                }
-                            ],
-                        }
-                    ],
-                },
+                spec=kueue_objects.pool_queue_spec(pool, args.contracted),
                 crd_release=[*kueue, flavor],
             )
         self.register_outputs(

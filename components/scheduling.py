@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components._k8s import object_meta, release
+from gigafactory.site import kueue as kueue_objects
 from gigafactory.site.model import Cluster
 
 NAMESPACE = "kueue-system"
@@ -28,16 +29,10 @@ PRIORITY_CLASSES: tuple[tuple[str, int, bool, str], ...] = (
 )
 DEFAULT_PRIORITY_CLASS = "gigafactory-training"
 
-# Kueue manages GPU quota only: CPU, memory and storage of a GPU node come with its
-# GPUs, so they are excluded from quota accounting rather than sized by hand.
-_EXCLUDED_RESOURCES = ["cpu", "memory", "ephemeral-storage", "hugepages-"]
-KUEUE_NAMESPACE_LABEL = "gigafactory.io/kueue"
-"""Label (value "true") of the namespaces whose jobs Kueue manages: every tenant namespace (the
-tenant chart sets it) and the platform namespaces that submit to the pools' queues."""
-MANAGED_JOBS_NAMESPACE_SELECTOR: dict[str, Any] = {"matchLabels": {KUEUE_NAMESPACE_LABEL: "true"}}
-"""Namespaces whose jobs Kueue manages, with or without a queue name. Kueue 0.19 ignores jobs
-outside them even when they name a queue (ManagedJobsNamespaceSelectorAlwaysRespected is locked
-on), so the selector cannot be the tenant label alone: platform namespaces opt in by label."""
+# Which jobs Kueue manages, which resources it counts, how fast it works: the same settings as
+# the simulator's Kueue (gigafactory.site.kueue, the one place they are written).
+KUEUE_NAMESPACE_LABEL = kueue_objects.KUEUE_NAMESPACE_LABEL
+MANAGED_JOBS_NAMESPACE_SELECTOR = kueue_objects.MANAGED_JOBS_NAMESPACE_SELECTOR
 _FRAMEWORKS = [
     "batch/job",
     "jobset.x-k8s.io/jobset",
@@ -59,13 +54,7 @@ def kueue_config() -> dict[str, Any]:
         "webhook": {"port": 9443},
         "leaderElection": {"leaderElect": True, "resourceName": "c1f6bfd2.kueue.x-k8s.io"},
         "integrations": {"frameworks": _FRAMEWORKS},
-        # No GPU job outside Kueue in tenant namespaces: a Job without a queue name is
-        # suspended and queued to the namespace's LocalQueue "default" (the tenant chart's)
-        # like any other. Only namespaces labelled gigafactory.io/kueue=true: system and
-        # operator namespaces (and the burn-in, which runs on untested nodes) are left alone.
-        "manageJobsWithoutQueueName": True,
-        "managedJobsNamespaceSelector": MANAGED_JOBS_NAMESPACE_SELECTOR,
-        "resources": {"excludeResourcePrefixes": _EXCLUDED_RESOURCES},
+        **kueue_objects.manager_settings(),
     }
 
 

@@ -6,7 +6,8 @@ queue holds only the remainder (components/node_pools.py), so quotas add up to e
 pool's GPUs. Idle contracted GPUs are lent to the cohort; a tenant takes them back by
 preempting whatever borrows them (``reclaimWithinCohort: Any``), within the bound
 docs/tenancy.md gives. The tenant never borrows beyond its contract (``borrowingLimit: 0``;
-its namespace's ResourceQuota is the same ceiling).
+its namespace's ResourceQuota is the same ceiling). The ClusterQueue's spec comes from
+gigafactory.site.kueue, which the simulator's placement tests use too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pulumi_kubernetes as k8s
 
 from components import versions
 from components._k8s import custom, meta, object_meta, release
+from gigafactory.site import kueue as kueue_objects
 from gigafactory.site.model import GPU_RESOURCE, LABEL_TENANT, Cluster, Tenant
 
 # Helm keeps the tenant releases' records here; each chart creates its own namespace.
@@ -58,7 +60,7 @@ GPU_ADMISSION_EXPRESSION = f"!({_ASKS_GPU}) || {_KUEUE_MANAGED}"
 
 
 def tenant_queue(tenant: Tenant) -> str:
-    return f"tenant-{tenant.name}"
+    return kueue_objects.tenant_queue_name(tenant)
 
 
 @dataclass(frozen=True)
@@ -120,40 +122,7 @@ class Tenants(pulumi.ComponentResource):
                 api_version=versions.KUEUE_API,
                 kind="ClusterQueue",
                 metadata=meta(tenant_queue(tenant), labels={LABEL_TENANT: tenant.name}),
-                spec={
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": tenant.namespace}},
-                    "cohortName": args.cluster.name,
-                    "queueingStrategy": "BestEffortFIFO",
-                    "preemption": {
-                        # Its own jobs by priority class (components/scheduling.py).
-                        "withinClusterQueue": "LowerPriority",
-                        # Its contract back from any queue borrowing it, whatever the priority.
-                        "reclaimWithinCohort": "Any",
-                        "borrowWithinCohort": {"policy": "Never"},
-                    },
-                    "resourceGroups": [
-                        {
-                            "coveredResources": [GPU_RESOURCE],
-                            "flavors": [
-                                {
-                                    "name": pool.kueue_name,
-                                    "resources": [
-                                        {
-                                            "name": GPU_RESOURCE,
-                                            # Quantities as strings, as Kueue stores them.
-                                            # The contract is owned, lent when idle
-                                            # (lendingLimit: all of it) and never exceeded.
-                                            "nominalQuota": str(quotas[pool.name]),
-                                            "borrowingLimit": "0",
-                                            "lendingLimit": str(quotas[pool.name]),
-                                        }
-                                    ],
-                                }
-                                for pool in pools
-                            ],
-                        }
-                    ],
-                },
+                spec=kueue_objects.tenant_queue_spec(args.cluster, tenant),
                 crd_release=[*kueue, *args.pool_queues],
             )
             values: dict[str, Any] = {

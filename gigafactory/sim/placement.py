@@ -1,14 +1,14 @@
 """Kueue's objects for a cluster on the simulator, and GPU jobs placed by Kueue's topology-aware
 scheduling (TAS).
 
-The objects mirror what the stack's components create (components/node_pools.py,
-components/tenants.py) from the same model functions: per GPU pool a Topology with
-``Pool.topology_levels``, a ResourceFlavor named ``Pool.kueue_name`` with the pool's labels,
-taints, tolerations and ``topologyName``, and a ClusterQueue owning all the pool's GPUs in the
-cluster's cohort; per tenant a namespace (labelled with the tenant), a ClusterQueue with no GPUs
-of its own that may borrow up to its quota, and a LocalQueue. They are used by the scale tests
-and benchmarks when the stack has not been applied through the engine; created with plain JSON
-requests, so nothing here needs Pulumi.
+The objects are the stack's: their specs come from gigafactory.site.kueue, the one place the
+components (components/node_pools.py, components/tenants.py) take them from too. Per GPU pool a
+Topology, a ResourceFlavor named ``Pool.kueue_name`` with ``topologyName``, and a ClusterQueue in
+the cluster's cohort whose nominal quota is the pool's GPUs less the tenants' contracts; per
+tenant a namespace (labelled with the tenant, opted in to Kueue), a ClusterQueue owning its
+contract as nominal quota (lent when idle, never exceeded: docs/tenancy.md) and the LocalQueue
+the tenant chart makes. They are used by the scale tests and benchmarks when the stack has not
+been applied through the engine; created with plain JSON requests, so nothing here needs Pulumi.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from kubernetes import client
 
 from gigafactory.errors import GigafactoryError
 from gigafactory.sim import kube
+from gigafactory.site import kueue as kueue_objects
 from gigafactory.site.model import (
     GPU_RESOURCE,
     LABEL_CLUSTER,
@@ -42,7 +43,7 @@ REQUIRED_TOPOLOGY = "kueue.x-k8s.io/podset-required-topology"
 PREFERRED_TOPOLOGY = "kueue.x-k8s.io/podset-preferred-topology"
 JOB_LABEL = "gigafactory.io/sim-job"
 """Label on every pod of a job made here (the Job's name), to find its pods."""
-KUEUE_NAMESPACE_LABELS = {"gigafactory.io/kueue": "true"}
+KUEUE_NAMESPACE_LABELS = {kueue_objects.KUEUE_NAMESPACE_LABEL: "true"}
 """Namespaces whose jobs Kueue manages carry this label (as the platform's Kueue selects them)."""
 IMAGE = "registry.invalid/sim/sleep:1"
 """Never pulled: KWOK runs pods without images."""
@@ -53,17 +54,18 @@ class PlacementError(GigafactoryError):
 
 
 def tenant_queue(tenant: Tenant) -> str:
-    """The tenant's ClusterQueue name (components.tenants.tenant_queue)."""
-    return f"tenant-{tenant.name}"
+    """The tenant's ClusterQueue name."""
+    return kueue_objects.tenant_queue_name(tenant)
 
 
 def local_queue(tenant: Tenant) -> str:
     """The tenant's LocalQueue name (the tenant chart's)."""
-    return tenant.name
+    return kueue_objects.TENANT_LOCAL_QUEUE
 
 
-def pool_objects(pool: Pool) -> list[dict[str, Any]]:
-    """Topology, ResourceFlavor and ClusterQueue of a GPU pool (components/node_pools.py)."""
+def pool_objects(pool: Pool, contracted: int = 0) -> list[dict[str, Any]]:
+    """Topology, ResourceFlavor and ClusterQueue of a GPU pool of which ``contracted`` GPUs
+    belong to tenants (components/node_pools.py)."""
     labels = {LABEL_CLUSTER: pool.cluster, LABEL_POOL: pool.name}
     meta = {"name": pool.kueue_name, "labels": labels}
     return [
@@ -71,50 +73,26 @@ def pool_objects(pool: Pool) -> list[dict[str, Any]]:
             "apiVersion": KUEUE_API,
             "kind": "Topology",
             "metadata": meta,
-            "spec": {"levels": [{"nodeLabel": level} for level in pool.topology_levels]},
+            "spec": kueue_objects.topology_spec(pool),
         },
         {
             "apiVersion": KUEUE_API,
             "kind": "ResourceFlavor",
             "metadata": meta,
-            "spec": {
-                "nodeLabels": dict(pool.labels),
-                "nodeTaints": [t.as_dict() for t in pool.taints],
-                "tolerations": pool.tolerations,
-                "topologyName": pool.kueue_name,
-            },
+            "spec": kueue_objects.flavor_spec(pool),
         },
         {
             "apiVersion": KUEUE_API,
             "kind": "ClusterQueue",
             "metadata": meta,
-            "spec": {
-                "namespaceSelector": {
-                    "matchExpressions": [{"key": LABEL_TENANT, "operator": "DoesNotExist"}]
-                },
-                "cohortName": pool.cluster,
-                "queueingStrategy": "BestEffortFIFO",
-                "preemption": {"withinClusterQueue": "LowerPriority", "reclaimWithinCohort": "Any"},
-                "resourceGroups": [
-                    {
-                        "coveredResources": [GPU_RESOURCE],
-                        "flavors": [
-                            {
-                                "name": pool.kueue_name,
-                                "resources": [{"name": GPU_RESOURCE, "nominalQuota": str(pool.gpus)}],
-                            }
-                        ],
-                    }
-                ],
-            },
+            "spec": kueue_objects.pool_queue_spec(pool, contracted),
         },
     ]
 
 
 def tenant_objects(cluster: Cluster, tenant: Tenant) -> list[dict[str, Any]]:
-    """Namespace, ClusterQueue (borrowing up to the quota per pool) and LocalQueue of a tenant
+    """Namespace, ClusterQueue (owning the contract) and LocalQueue of a tenant
     (components/tenants.py and the tenant chart)."""
-    quotas = {q.pool: q.gpus for q in tenant.quotas}
     return [
         {
             "apiVersion": "v1",
@@ -128,26 +106,7 @@ def tenant_objects(cluster: Cluster, tenant: Tenant) -> list[dict[str, Any]]:
             "apiVersion": KUEUE_API,
             "kind": "ClusterQueue",
             "metadata": {"name": tenant_queue(tenant), "labels": {LABEL_TENANT: tenant.name}},
-            "spec": {
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": tenant.namespace}},
-                "cohortName": cluster.name,
-                "queueingStrategy": "BestEffortFIFO",
-                "preemption": {"withinClusterQueue": "LowerPriority"},
-                "resourceGroups": [
-                    {
-                        "coveredResources": [GPU_RESOURCE],
-                        "flavors": [
-                            {
-                                "name": cluster.pool(pool).kueue_name,
-                                "resources": [
-                                    {"name": GPU_RESOURCE, "nominalQuota": "0", "borrowingLimit": str(gpus)}
-                                ],
-                            }
-                            for pool, gpus in quotas.items()
-                        ],
-                    }
-                ],
-            },
+            "spec": kueue_objects.tenant_queue_spec(cluster, tenant),
         },
         {
             "apiVersion": KUEUE_API,
@@ -159,9 +118,24 @@ def tenant_objects(cluster: Cluster, tenant: Tenant) -> list[dict[str, Any]]:
 
 
 def cluster_objects(cluster: Cluster, tenants: Iterable[Tenant]) -> list[dict[str, Any]]:
-    """Every GPU pool's Kueue objects, then every tenant's."""
-    out = [o for pool in cluster.gpu_pools for o in pool_objects(pool)]
-    return out + [o for t in tenants for o in tenant_objects(cluster, t)]
+    """Every GPU pool's Kueue objects (each queue holding what ``tenants`` have not contracted),
+    then every tenant's."""
+    chosen = [t for t in tenants if t.cluster == cluster.name]
+    out = [
+        o
+        for pool in cluster.gpu_pools
+        for o in pool_objects(pool, kueue_objects.contracted_gpus(pool, chosen))
+    ]
+    return out + [o for t in chosen for o in tenant_objects(cluster, t)]
+
+
+def pool_queues(cluster: Cluster, tenants: Iterable[Tenant]) -> list[dict[str, Any]]:
+    """The GPU pools' ClusterQueues alone, for ``tenants`` (to update when tenants come or go)."""
+    return [o for o in cluster_objects(cluster, tenants) if o["kind"] == "ClusterQueue" and not _is_tenant(o)]
+
+
+def _is_tenant(obj: dict[str, Any]) -> bool:
+    return LABEL_TENANT in (obj.get("metadata", {}).get("labels") or {})
 
 
 _PLURALS = {
@@ -184,18 +158,29 @@ def path(obj: dict[str, Any], name: str | None = None) -> str:
     return f"{out}/{name}" if name else out
 
 
-def apply(api: client.ApiClient, objects: Sequence[dict[str, Any]], attempts: int = 30) -> None:
-    """Create each object in order (an existing one is left as it is); retried while Kueue's
-    webhooks are not answering yet."""
+def apply(
+    api: client.ApiClient, objects: Sequence[dict[str, Any]], attempts: int = 30, *, update: bool = False
+) -> None:
+    """Create each object in order; an existing one is left as it is, or with ``update`` given
+    the object's spec (a merge patch: lists such as a queue's resource groups are replaced
+    whole). Retried while Kueue's webhooks are not answering yet."""
     for obj in objects:
+        name = obj["metadata"]["name"]
         for attempt in range(attempts):
             code, data = kube.request(api, "POST", path(obj), obj)
+            if code == 409 and update and "spec" in obj:
+                code, data = kube.request(
+                    api,
+                    "PATCH",
+                    path(obj, name),
+                    {"spec": obj["spec"]},
+                    content_type="application/merge-patch+json",
+                )
             if code < 300 or code == 409:
                 break
             if attempt == attempts - 1 or code not in (500, 503, 404):
                 raise PlacementError(
-                    f"{obj['kind']} {obj['metadata']['name']}: the API server answered {code}: "
-                    f"{kube.message(data)}"
+                    f"{obj['kind']} {name}: the API server answered {code}: {kube.message(data)}"
                 )
             time.sleep(1.0)
 

@@ -51,9 +51,11 @@ def c1() -> Iterator[Scale]:
     try:
         sim.up(STACK)
         with sim.api_client(STACK) as api:
-            # The stack's Kueue objects from the same model functions as components/node_pools.py
-            # (flavor, topology, pool queue); tenants are made per test.
-            placement.apply(api, placement.cluster_objects(cluster, []))
+            # The stack's Kueue objects from the specs the components use (gigafactory.site.kueue):
+            # flavor, topology and the pool's queue, before any tenant is onboarded (the queue
+            # owns all the pool's GPUs; c1's own tenant would own them all). Tenants are made
+            # per test. `update`: a kept simulator gets today's specs.
+            placement.apply(api, placement.cluster_objects(cluster, []), update=True)
             yield Scale(STACK, site, cluster, api, placement.node_labels(cluster))
     finally:
         if not keep:

@@ -1,8 +1,9 @@
 """Topology-aware placement on the full-size c1 simulator, with Kueue's TAS for real: the
 Topology, ResourceFlavor and ClusterQueue of pool train are made by the session fixture from the
-model (gigafactory.sim.placement mirrors components/node_pools.py), and each test makes its own
-namespace and LocalQueue (a platform namespace) or tenant (namespace, ClusterQueue borrowing up
-to its quota, LocalQueue), and removes them.
+specs the stack's components use (gigafactory.site.kueue, through gigafactory.sim.placement),
+c1 before its tenant is onboarded (the pool's queue owns all its GPUs), and each test makes its own
+namespace and LocalQueue (a platform namespace) or tenant (namespace, ClusterQueue owning its
+contract, LocalQueue; the pool's queue gives those GPUs up meanwhile), and removes them.
 
 c1's pool train: 232 racks of 18 trays x 4 GPUs = 72 GPUs a rack; 29 SUs of 8 racks =
 8 x 72 = 576 GPUs an SU; 232 x 72 = 16,704 GPUs.
@@ -106,9 +107,17 @@ def test_a_job_larger_than_any_su_stays_pending_with_kueues_reason(c1: Scale, pl
 
 
 def test_a_tenants_jobs_never_exceed_its_quota(c1: Scale) -> None:
-    # Quota 144 GPUs = two racks; three one-rack jobs (72 GPUs each): two run, one waits.
+    # Onboarding a tenant with a contract of 144 GPUs (two racks: 2 x 72) moves them from the
+    # pool's queue (16,704 - 144 = 16,560) to the tenant's, as the stack does
+    # (gigafactory.site.kueue). Three one-rack jobs (72 GPUs each): two run (144 GPUs), the
+    # third waits on quota although the pool has thousands of idle GPUs: a tenant never borrows
+    # beyond its contract (borrowingLimit 0).
     tenant = Tenant(name="scale-quota", cluster="c1", group="g", quotas=[TenantQuota(pool=POOL, gpus=144)])
+    pool_queues = pl.pool_queues(c1.cluster, [tenant])
+    assert _nominal(pool_queues[0]) == 232 * 72 - 144  # 16,560
     objects = pl.tenant_objects(c1.cluster, tenant)
+    assert _nominal(objects[1]) == 144
+    pl.apply(c1.api, pool_queues, update=True)
     pl.apply(c1.api, objects)
     ns, queue = tenant.namespace, pl.local_queue(tenant)
     try:
@@ -133,8 +142,18 @@ def test_a_tenants_jobs_never_exceed_its_quota(c1: Scale) -> None:
             for ps in w["status"]["admission"]["podSetAssignments"]
             for res in [ps.get("resourceUsage") or {}]
         )
-        assert used == 144  # 2 x 72 <= quota 144
+        assert used == 144  # 2 x 72 = the contract
         message = str((pl.condition(pending[0], "QuotaReserved") or {}).get("message", ""))
-        assert "quota" in message.lower() or "borrow" in message.lower(), message
+        assert "quota" in message.lower(), message
     finally:
         pl.delete(c1.api, objects)
+        # The pool's queue gets the GPUs back (no tenant onboarded): 16,704.
+        pl.apply(c1.api, pl.pool_queues(c1.cluster, []), update=True)
+
+
+def _nominal(queue: dict[str, Any]) -> int:
+    """The GPU nominal quota of a ClusterQueue with one flavor."""
+    (group,) = queue["spec"]["resourceGroups"]
+    (flavor,) = group["flavors"]
+    (resource,) = flavor["resources"]
+    return int(resource["nominalQuota"])
