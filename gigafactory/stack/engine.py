@@ -41,7 +41,7 @@ from gigafactory.errors import GigafactoryError
 from gigafactory.project import ENV_VAR as PROJECT_ENV_VAR
 from gigafactory.project import project_dir
 from gigafactory.stack.config import PROJECT, StackConfig, load_stack_config
-from gigafactory.stack.render import resolve_target
+from gigafactory.stack.render import SIM_PLATFORM, resolve_target
 
 Action = Literal["preview", "up", "destroy"]
 ACTIONS: tuple[Action, ...] = ("preview", "up", "destroy")
@@ -50,7 +50,6 @@ DEFAULT_STATE_DIR = Path("~/.local/state/gigafactory")
 POLICY_LAUNCHER = "policy/analyzer"
 """Executable the engine starts as the policy pack's analyzer (relative to the project)."""
 POLICY_CONFIG = "policy/policy-config.json"
-SIM_PLATFORM = "kwok"
 # A policy the SDK could not evaluate at preview becomes an advisory with this text; a pack
 # that silently skips a rule must not pass (policy/preview.sh fails on it too).
 CANT_RUN_POLICY = "can't run policy"

@@ -26,6 +26,8 @@ from gigafactory.site import load_site
 from gigafactory.site.model import LAPTOP_PLATFORMS, Cluster, Site
 from gigafactory.stack.config import PROJECT, StackConfig, load_stack_config, stacks
 
+SIM_PLATFORM = "kwok"
+"""The local simulator (``gigafactory sim``): the one platform any cluster can be rehearsed on."""
 KUBERNETES_VERSION = "1.36.4"
 """Kubernetes version whose schemas rendered objects are validated against (VERSIONS.md)."""
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
@@ -75,7 +77,8 @@ def resolve_target(
     site_file: str, cluster_name: str, platform: str | None = None, root: Path | None = None
 ) -> tuple[Site, Cluster]:
     """The site and cluster a stack installs. ``site_file`` is relative to the project;
-    ``platform`` may switch a laptop cluster between kind and minikube.
+    ``platform`` may switch a laptop cluster between kind and minikube, or put any cluster on the
+    simulator (``kwok``; ``platform_override_allowed``).
     Raises StackConfigError (or SiteFileError) with one line saying what is wrong."""
     base = root or project_dir()
     path = Path(site_file)
@@ -91,14 +94,24 @@ def resolve_target(
         raise StackConfigError(
             f"cluster {cluster_name!r} is not in {site_file}; allowed: {allowed}"
         ) from None
-    if platform:
-        if platform not in LAPTOP_PLATFORMS or cluster.platform not in LAPTOP_PLATFORMS:
+    if platform and platform != cluster.platform:
+        if not platform_override_allowed(cluster.platform, platform):
             raise StackConfigError(
                 f"platform {platform!r} cannot override cluster {cluster_name!r} ({cluster.platform}); "
-                f"allowed: {', '.join(LAPTOP_PLATFORMS)} for a laptop or simulator cluster"
+                f"allowed: {SIM_PLATFORM} (the simulator) for any cluster, "
+                f"{', '.join(p for p in LAPTOP_PLATFORMS if p != SIM_PLATFORM)} for a laptop cluster"
             )
         cluster = cluster.with_platform(platform)  # type: ignore[arg-type]
     return site, cluster
+
+
+def platform_override_allowed(site_platform: str, platform: str) -> bool:
+    """Whether a stack may run a cluster of ``site_platform`` on ``platform``: the simulator
+    (``kwok``) simulates any cluster from the model, nodes and all, so a production cluster can be
+    rehearsed at full size; kind and minikube host only a laptop cluster (a few real nodes)."""
+    if platform == SIM_PLATFORM:
+        return True
+    return platform in LAPTOP_PLATFORMS and site_platform in LAPTOP_PLATFORMS
 
 
 # ---------------------------------------------------------------------------------------

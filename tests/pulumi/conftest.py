@@ -16,8 +16,9 @@ from tests.conftest import REPO
 
 NARVIK_STACKS = [f"narvik-c{i}" for i in range(1, 7)]
 LAPTOP_STACKS = ["kind", "minikube"]
-# The simulator's stack: the laptop site on KWOK, Kueue, GPUs, CNI and observability provided.
-SIM_STACKS = ["sim"]
+# The simulator's stacks (KWOK; Kueue, GPUs, CNI and observability provided): the laptop site, and
+# Narvik's cluster c1 at full size.
+SIM_STACKS = ["sim", "narvik-c1-sim"]
 ALL_STACKS = LAPTOP_STACKS + SIM_STACKS + NARVIK_STACKS
 # Stacks that install every part themselves (no `gigafactory:provided`).
 INSTALLING_STACKS = LAPTOP_STACKS + NARVIK_STACKS

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from components import versions
-from tests.pulumi.conftest import ALL_STACKS, kind_of, named, releases, rendered
+from tests.pulumi.conftest import ALL_STACKS, SIM_STACKS, kind_of, named, releases, rendered
 
 # From sites/narvik.yaml and sites/kind.yaml `tenants:`, by stack: tenant -> (pool, GPUs).
 EXPECTED = {
@@ -14,6 +14,7 @@ EXPECTED = {
     "minikube": {"demo": ("gpu", 8)},
     "sim": {"demo": ("gpu", 8)},
     "narvik-c1": {"msft-c1": ("train", 16704)},  # all of c1: 232 x 18 x 4
+    "narvik-c1-sim": {"msft-c1": ("train", 16704)},  # c1 on the simulator: the same tenant
     "narvik-c2": {"msft-c2": ("train", 16704)},
     "narvik-c3": {"msft-c3": ("train", 16704)},
     "narvik-c4": {},
@@ -33,7 +34,7 @@ def test_one_tenant_release_per_tenant_with_model_quota(stack: str) -> None:
         assert release["version"] == versions.TENANT_CHART_VERSION
         values = release["values"]
         # The simulator's stack lets destroy remove the namespace; the others keep it.
-        keep = {} if stack != "sim" else {"keepNamespaceOnUninstall": False}
+        keep = {} if stack not in SIM_STACKS else {"keepNamespaceOnUninstall": False}
         assert values["tenant"] == {"name": tenant, "namespace": f"tenant-{tenant}", **keep}
         assert values["quota"] == {"gpus": gpus}, f"{stack}/{tenant}: namespace GPU ceiling"
         assert values["kueue"] == {"enabled": True, "clusterQueue": f"tenant-{tenant}"}
