@@ -330,11 +330,23 @@ def down(stack: str, progress: Progress = _quiet) -> list[str]:
     return [p.name for p in live]
 
 
+def kueue_log_args() -> list[str]:
+    """Kueue's log verbosity flag from ``$GIGAFACTORY_SIM_KUEUE_LOG_LEVEL`` (none when unset);
+    SimError when it is not a level 1-10."""
+    value = os.environ.get(kueue.DEBUG_LOG_ENV, "").strip()
+    if not value:
+        return []
+    if not value.isdigit() or not 1 <= int(value) <= 10:
+        raise SimError(f"{kueue.DEBUG_LOG_ENV}={value!r} is not a log level; allowed: 1 to 10")
+    return [f"--zap-log-level={int(value)}"]
+
+
 def up(stack: str, progress: Progress = _quiet, root: Path | None = None) -> SimStatus:
     """Bring the stack's simulator up and wait until every planned node is Ready and Kueue
     serves. Idempotent; recovers from a crash by starting fresh. Raises SimUpFailed (the
     processes are stopped, the logs kept) or SimError / another GigafactoryError on bad input."""
     site, cluster = target(stack, root)
+    kueue_log_args()  # bad input before anything starts
     binaries = {name: toolchain.binary(name) for name in (*PROCESSES[:4], "kwok", "kueue")}
     manifests = toolchain.kueue_manifests()
     folder = state_dir(stack)
@@ -600,7 +612,11 @@ def _start(
         ),
         encoding="utf-8",
     )
-    kq = launch("kueue", [binaries["kueue"], f"--config={kueue_config}"], env={"KUBECONFIG": str(admin_kc)})
+    kq = launch(
+        "kueue",
+        [binaries["kueue"], f"--config={kueue_config}", *kueue_log_args()],
+        env={"KUBECONFIG": str(admin_kc)},
+    )
 
     serving_tls = procs.tls_context(keys.ca_crt)
     for proc, url in (

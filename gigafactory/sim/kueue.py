@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from kubernetes import client
 
 from gigafactory.errors import GigafactoryError
 from gigafactory.sim import kube
+from gigafactory.site import kueue as kueue_objects
 
 NAMESPACE = "kueue-system"
 SERVICE = "kueue-webhook-service"
@@ -44,28 +46,35 @@ CONVERSION_CRDS = (
 )
 """CRDs whose versions Kueue converts by webhook (the ones its rotator injects a CA into)."""
 
-EXCLUDED_RESOURCES = ("cpu", "memory", "ephemeral-storage", "hugepages-")
-"""Kueue manages GPU quota only, as the platform's Kueue does (components/scheduling.py): CPU and
-memory that a tenant's LimitRange adds must not need quota ("resource memory unavailable")."""
 FRAMEWORKS = ("batch/job",)
-"""Job integrations on the simulator."""
-MANAGED_JOBS_NAMESPACE_SELECTOR = {"matchLabels": {"gigafactory.io/kueue": "true"}}
-"""As the platform's Kueue (components/scheduling.py): Kueue manages the jobs of namespaces with this
-label (tenant namespaces, and platform namespaces that submit to a pool's queue), queue name or not."""
+"""Job integrations on the simulator (the platform's Kueue enables more: components/scheduling.py;
+their CRDs are not installed here)."""
+INTEGRATION_WEBHOOKS = {"batch/job": "job-webhooks"}
+"""Integration -> folder of the manifests with its webhooks (controller-gen's output for the
+integration's Go package, generated at toolchain build time). Only the webhooks of enabled
+integrations are installed: Kueue serves no others, and with ``failurePolicy: Fail`` a call to
+a path it does not serve would refuse every object of that kind."""
+DEBUG_LOG_ENV = "GIGAFACTORY_SIM_KUEUE_LOG_LEVEL"
+"""Set to a number (2: each scheduling cycle with its snapshot and admission times) to make the
+simulator's Kueue log at that verbosity; for measurements, off by default."""
 
 CRD_ESTABLISHED_TIMEOUT = 60.0
-
-
-CLIENT_QPS = 500
-CLIENT_BURST = 1000
 
 
 class KueueSetupError(GigafactoryError):
     """Kueue's manifests are unusable or the API server refused them."""
 
 
-def configuration(webhook_port: int, health_port: int, metrics_port: int, cert_dir: Path) -> dict[str, Any]:
-    """Kueue's manager Configuration (config.kueue.x-k8s.io/v1beta2), every endpoint on loopback."""
+def configuration(
+    webhook_port: int,
+    health_port: int,
+    metrics_port: int,
+    cert_dir: Path,
+    frameworks: Sequence[str] = FRAMEWORKS,
+) -> dict[str, Any]:
+    """Kueue's manager Configuration (config.kueue.x-k8s.io/v1beta2), every endpoint on loopback,
+    with the platform's settings (gigafactory.site.kueue.manager_settings)."""
+    settings = kueue_objects.manager_settings()
     return {
         "apiVersion": "config.kueue.x-k8s.io/v1beta2",
         "kind": "Configuration",
@@ -74,21 +83,19 @@ def configuration(webhook_port: int, health_port: int, metrics_port: int, cert_d
         "metrics": {"bindAddress": f"127.0.0.1:{metrics_port}"},
         "webhook": {"host": "127.0.0.1", "port": webhook_port, "certDir": str(cert_dir)},
         "leaderElection": {"leaderElect": False},
-        # Default 20 qps / burst 30: 500 queued jobs are 500 Workloads created, admitted and
-        # their Jobs unsuspended, a few requests each; the API server here is Kueue's alone.
-        "clientConnection": {"qps": CLIENT_QPS, "burst": CLIENT_BURST},
         "internalCertManagement": {
             "enable": True,
             "webhookServiceName": SERVICE,
             "webhookSecretName": SECRET,
         },
-        "manageJobsWithoutQueueName": True,
-        "managedJobsNamespaceSelector": MANAGED_JOBS_NAMESPACE_SELECTOR,
-        "integrations": {"frameworks": list(FRAMEWORKS)},
-        "resources": {"excludeResourcePrefixes": list(EXCLUDED_RESOURCES)},
+        "integrations": {"frameworks": list(frameworks)},
+        # Which jobs Kueue manages, which resources it counts, its client rate limit, reconcile
+        # workers and feature gates: the platform's (components/scheduling.py takes them from the
+        # same place).
+        **settings,
         # The visibility API server would listen on all interfaces and needs in-cluster
         # delegated authentication; the simulator has no use for it.
-        "featureGates": {"VisibilityOnDemand": False},
+        "featureGates": {**settings.get("featureGates", {}), "VisibilityOnDemand": False},
     }
 
 
@@ -123,25 +130,67 @@ def crds(manifests: Path, webhook_url: str, ca_pem: bytes) -> list[dict[str, Any
     return out
 
 
-def webhook_configurations(manifests: Path, webhook_url: str, ca_pem: bytes) -> list[dict[str, Any]]:
+def webhook_configurations(
+    manifests: Path, webhook_url: str, ca_pem: bytes, frameworks: Sequence[str] = FRAMEWORKS
+) -> list[dict[str, Any]]:
     """Kueue's webhook configurations, renamed as its rotator expects, each webhook calling
-    ``webhook_url`` + its path instead of a Service."""
+    ``webhook_url`` + its path instead of a Service: Kueue's own webhooks (``webhooks/``) plus
+    those of each enabled integration in INTEGRATION_WEBHOOKS (for batch/job: default the
+    queue name and suspend a managed Job as it is created) limited to the namespaces Kueue
+    manages, merged into the same two configurations, as Kueue's chart installs them."""
     bundle = base64.b64encode(ca_pem).decode()
-    out = []
-    for doc in _documents(manifests / "webhooks"):
-        kind = doc.get("kind")
-        if kind not in WEBHOOK_CONFIGURATIONS:
-            continue
-        doc["metadata"] = {"name": WEBHOOK_CONFIGURATIONS[str(kind)]}
-        for hook in doc.get("webhooks") or []:
-            path = (hook.get("clientConfig", {}).get("service") or {}).get("path", "")
-            hook["clientConfig"] = {"url": f"{webhook_url}{path}", "caBundle": bundle}
-        out.append(doc)
-    if sorted(str(d["kind"]) for d in out) != sorted(WEBHOOK_CONFIGURATIONS):
+    # (folder, the namespaces its webhooks see: None for all)
+    folders: list[tuple[Path, dict[str, Any] | None]] = [(manifests / "webhooks", None)]
+    for framework in frameworks:
+        if framework in INTEGRATION_WEBHOOKS:
+            folder = manifests / INTEGRATION_WEBHOOKS[framework]
+            if not folder.is_dir():
+                raise KueueSetupError(
+                    f"{folder}: no webhooks for the {framework} integration; rebuild with `make toolchain`"
+                )
+            # As Kueue's chart (the platform's install) has them: a job integration's webhooks
+            # see only the namespaces whose jobs Kueue manages.
+            folders.append((folder, kueue_objects.MANAGED_JOBS_NAMESPACE_SELECTOR))
+    merged: dict[str, dict[str, Any]] = {}
+    for folder, selector in folders:
+        found = False
+        for doc in _documents(folder):
+            kind = str(doc.get("kind"))
+            if kind not in WEBHOOK_CONFIGURATIONS:
+                continue
+            found = True
+            hooks = []
+            for hook in doc.get("webhooks") or []:
+                path = (hook.get("clientConfig", {}).get("service") or {}).get("path", "")
+                hook = {**hook, "clientConfig": {"url": f"{webhook_url}{path}", "caBundle": bundle}}
+                if selector is not None:
+                    hook["namespaceSelector"] = selector
+                hooks.append(hook)
+            config = merged.setdefault(
+                kind,
+                {
+                    "apiVersion": doc.get("apiVersion", "admissionregistration.k8s.io/v1"),
+                    "kind": kind,
+                    "metadata": {"name": WEBHOOK_CONFIGURATIONS[kind]},
+                    "webhooks": [],
+                },
+            )
+            config["webhooks"] += hooks
+        if not found:
+            raise KueueSetupError(f"{folder}: no webhook configuration; rebuild with `make toolchain`")
+    out = list(merged.values())
+    if sorted(merged) != sorted(WEBHOOK_CONFIGURATIONS):
         raise KueueSetupError(
             f"{manifests / 'webhooks'}: expected one mutating and one validating webhook configuration; "
             "rebuild with `make toolchain`"
         )
+    for config in out:
+        names = [hook["name"] for hook in config["webhooks"]]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise KueueSetupError(
+                f"{manifests}: {config['kind']} has webhooks named twice: {', '.join(twice)}"
+            )
     return out
 
 

@@ -18,7 +18,7 @@ from kubernetes import client
 
 from gigafactory.baremetal import inventory
 from gigafactory.sim import cluster as sim
-from gigafactory.sim import kube, procs
+from gigafactory.sim import kube, placement, procs
 from gigafactory.site.model import GPU_RESOURCE, LABEL_HOSTNAME, LABEL_POOL
 from tests.sim.conftest import Sim
 
@@ -257,6 +257,72 @@ def test_kueue_makes_a_cluster_queue_active(simulator: Sim, api: client.ApiClien
     finally:
         custom.delete_cluster_custom_object(group, version, "clusterqueues", name)
         custom.delete_cluster_custom_object(group, version, "resourceflavors", name)
+
+
+def _job(name: str, gpus: int) -> dict[str, Any]:
+    """A plain batch/v1 Job as a tenant would write it: no queue name, not suspended."""
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "template": {
+                "spec": {
+                    "restartPolicy": "Never",
+                    "containers": [
+                        {
+                            "name": "train",
+                            "image": "registry.invalid/train:1",
+                            "resources": {"limits": {GPU_RESOURCE: str(gpus)}},
+                        }
+                    ],
+                }
+            }
+        },
+    }
+
+
+def test_kueue_suspends_a_job_without_queue_name_as_it_is_created(
+    simulator: Sim, api: client.ApiClient, namespace: str
+) -> None:
+    """Kueue's Job webhooks: in a namespace Kueue manages (the tenant's), a Job without a queue
+    name is suspended and put in the LocalQueue "default" by the create itself, before the Job
+    controller could make a pod; in a namespace Kueue does not manage it is left alone."""
+    cluster = simulator.cluster
+    (tenant,) = simulator.site.tenants_of(cluster.name)  # demo: 8 GPUs of pool gpu
+    objects = placement.cluster_objects(cluster, [tenant])
+    placement.apply(api, objects)
+    ns, queue = tenant.namespace, placement.local_queue(tenant)
+    try:
+
+        def local_queue_active() -> bool:
+            code, lq = kube.request(
+                api, "GET", f"/apis/{placement.KUEUE_API}/namespaces/{ns}/localqueues/{queue}"
+            )
+            conditions = (lq.get("status") or {}).get("conditions") or [] if code == 200 else []
+            return any(c["type"] == "Active" and c["status"] == "True" for c in conditions)
+
+        _until(f"LocalQueue {ns}/{queue} Active", local_queue_active)
+        code, created = kube.request(api, "POST", f"/apis/batch/v1/namespaces/{ns}/jobs", _job("plain", 4))
+        assert code == 201, kube.message(created)
+        # The object the create returned: mutated by the webhook, not later by a controller.
+        assert created["spec"]["suspend"] is True
+        assert created["metadata"]["labels"][placement.QUEUE_LABEL] == queue
+
+        code, other = kube.request(
+            api, "POST", f"/apis/batch/v1/namespaces/{namespace}/jobs", _job("plain", 0)
+        )
+        assert code == 201, kube.message(other)
+        assert other["spec"].get("suspend") is False
+        assert placement.QUEUE_LABEL not in (other["metadata"].get("labels") or {})
+    finally:
+        kube.request(
+            api,
+            "DELETE",
+            f"/apis/batch/v1/namespaces/{ns}/jobs/plain",
+            {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
+        )
+        placement.delete(api, objects)
 
 
 # --- lifecycle (kills and stops the simulator: keep last) ----------------------------------------

@@ -14,10 +14,11 @@ import yaml
 from cryptography import x509
 
 from gigafactory.sim import cluster as sim
-from gigafactory.sim import kueue, kwok, nodes, pki, procs
+from gigafactory.sim import kueue, kwok, nodes, pki, placement, procs
+from gigafactory.site import kueue as kueue_objects
 from gigafactory.site import load_site
 from gigafactory.site.model import GPU_RESOURCE
-from tests.conftest import KIND, REPO
+from tests.conftest import KIND, NARVIK, REPO
 
 
 def test_node_objects_are_the_model_nodes_with_gpu_capacity() -> None:
@@ -72,8 +73,9 @@ def test_kwok_stages_cover_node_ready_pod_running_and_pod_delete() -> None:
 
 @pytest.fixture
 def kueue_manifests(tmp_path: Path) -> Path:
-    """A stand-in for controller-gen's output: the conversion CRDs (one with two versions) and
-    one mutating and one validating configuration calling a Service."""
+    """A stand-in for controller-gen's output: the conversion CRDs (one with two versions) and,
+    for Kueue's own webhooks and for the Job integration's, one mutating and one validating
+    configuration calling a Service."""
     crds = tmp_path / "crds"
     crds.mkdir()
     for name in kueue.CONVERSION_CRDS:
@@ -87,42 +89,83 @@ def kueue_manifests(tmp_path: Path) -> Path:
             "spec": {"group": "kueue.x-k8s.io", "versions": versions},
         }
         (crds / f"{name}.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
-    hooks = tmp_path / "webhooks"
-    hooks.mkdir()
+    _webhooks(tmp_path / "webhooks", "/validate-x")
+    # The batch/v1 Job integration's own (controller-gen's output for pkg/controller/jobs/job).
+    _webhooks(tmp_path / "job-webhooks", "/mutate-batch-v1-job", name="mjob.kb.io")
+    return tmp_path
+
+
+def _webhooks(folder: Path, path: str, name: str = "vclusterqueue.kb.io") -> None:
+    """One mutating and one validating configuration, as controller-gen names them."""
+    folder.mkdir()
     docs = [
         {
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": kind,
-            "metadata": {"name": name},
+            "metadata": {"name": config},
             "webhooks": [
                 {
-                    "name": "vclusterqueue.kb.io",
+                    "name": name,
                     "clientConfig": {
-                        "service": {"name": "webhook-service", "namespace": "system", "path": "/validate-x"}
+                        "service": {"name": "webhook-service", "namespace": "system", "path": path}
                     },
                 }
             ],
         }
-        for kind, name in (
+        for kind, config in (
             ("MutatingWebhookConfiguration", "mutating-webhook-configuration"),
             ("ValidatingWebhookConfiguration", "validating-webhook-configuration"),
         )
     ]
-    (hooks / "manifests.yaml").write_text(yaml.safe_dump_all(docs), encoding="utf-8")
-    return tmp_path
+    (folder / "manifests.yaml").write_text(yaml.safe_dump_all(docs), encoding="utf-8")
 
 
 def test_kueue_webhooks_are_renamed_and_point_at_loopback(kueue_manifests: Path) -> None:
-    out = kueue.webhook_configurations(kueue_manifests, "https://127.0.0.1:9443", b"CA")
+    out = kueue.webhook_configurations(kueue_manifests, "https://127.0.0.1:9443", b"CA", frameworks=())
     assert sorted(d["metadata"]["name"] for d in out) == [
         "kueue-mutating-webhook-configuration",
         "kueue-validating-webhook-configuration",
     ]
     for doc in out:
-        assert doc["webhooks"][0]["clientConfig"] == {
-            "url": "https://127.0.0.1:9443/validate-x",
-            "caBundle": base64.b64encode(b"CA").decode(),
-        }
+        assert doc["webhooks"] == [
+            {
+                "name": "vclusterqueue.kb.io",
+                "clientConfig": {
+                    "url": "https://127.0.0.1:9443/validate-x",
+                    "caBundle": base64.b64encode(b"CA").decode(),
+                },
+            }
+        ]
+
+
+def test_job_webhooks_join_kueues_own_only_when_the_job_integration_is_on(kueue_manifests: Path) -> None:
+    url = "https://127.0.0.1:9443"
+    on = kueue.webhook_configurations(kueue_manifests, url, b"CA", frameworks=["batch/job"])
+    off = kueue.webhook_configurations(kueue_manifests, url, b"CA", frameworks=["kubeflow.org/mpijob"])
+    for doc in on:
+        assert [h["clientConfig"]["url"] for h in doc["webhooks"]] == [
+            f"{url}/validate-x",
+            f"{url}/mutate-batch-v1-job",
+        ], doc["kind"]
+        # Kueue's own webhooks see every namespace; the Job's only those Kueue manages (as
+        # Kueue's chart sets them from managedJobsNamespaceSelector).
+        own, job = doc["webhooks"]
+        assert "namespaceSelector" not in own
+        assert job["namespaceSelector"] == {"matchLabels": {"gigafactory.io/kueue": "true"}}
+    for doc in off:
+        assert [h["clientConfig"]["url"] for h in doc["webhooks"]] == [f"{url}/validate-x"], doc["kind"]
+    # The simulator's Kueue runs the Job integration, so it gets the Job webhooks.
+    assert "batch/job" in kueue.configuration(1, 2, 3, kueue_manifests)["integrations"]["frameworks"]
+
+
+def test_missing_job_webhooks_name_the_folder_and_the_fix(kueue_manifests: Path) -> None:
+    for path in (kueue_manifests / "job-webhooks").iterdir():
+        path.unlink()
+    (kueue_manifests / "job-webhooks").rmdir()
+    with pytest.raises(
+        kueue.KueueSetupError, match=r"job-webhooks: no webhooks for the batch/job integration"
+    ):
+        kueue.webhook_configurations(kueue_manifests, "https://127.0.0.1:9443", b"CA")
 
 
 def test_kueue_conversion_crds_convert_by_webhook(kueue_manifests: Path) -> None:
@@ -144,6 +187,17 @@ def test_kueue_config_listens_on_loopback_and_excludes_limit_range_resources(tmp
     # As the platform's Kueue: jobs of opted-in namespaces (tenants) are Kueue's, queue name or not.
     assert config["manageJobsWithoutQueueName"] is True
     assert config["managedJobsNamespaceSelector"] == {"matchLabels": {"gigafactory.io/kueue": "true"}}
+
+
+def test_simulator_kueue_runs_the_platforms_settings(tmp_path: Path) -> None:
+    """What the platform ships is what the simulator runs; only the visibility server is off in
+    addition."""
+    config = kueue.configuration(1, 2, 3, tmp_path)
+    platform = kueue_objects.manager_settings()
+    for key, value in platform.items():
+        if key != "featureGates":
+            assert config[key] == value, key
+    assert config["featureGates"] == {**platform.get("featureGates", {}), "VisibilityOnDemand": False}
 
 
 def test_certificates_serve_loopback_and_satisfy_kueues_rotator(tmp_path: Path) -> None:
@@ -201,6 +255,18 @@ def test_cli_unknown_stack_is_one_line_and_exit_2() -> None:
     assert "nope" in res.stderr and "sim" in res.stderr  # the allowed stacks are listed
 
 
+def test_cli_bad_kueue_log_level_is_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(sim.ENV_DIR, str(tmp_path))
+    monkeypatch.setenv(kueue.DEBUG_LOG_ENV, "loud")
+    res = _cli("up", "--stack", "sim")
+    assert res.returncode == 2
+    assert res.stderr.strip().count("\n") == 0
+    assert kueue.DEBUG_LOG_ENV in res.stderr and "1 to 10" in res.stderr
+    assert not (tmp_path / "sim").exists()  # refused before anything started
+
+
 def test_cli_kubeconfig_prints_the_stable_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(sim.ENV_DIR, str(tmp_path))
     res = _cli("kubeconfig", "--stack", "sim")
@@ -213,3 +279,42 @@ def test_cli_status_of_a_stopped_simulator_is_exit_1(tmp_path: Path, monkeypatch
     res = _cli("status", "--stack", "sim", "--format", "json")
     assert res.returncode == 1
     assert '"running": false' in res.stdout
+
+
+@pytest.mark.parametrize("stack", ["narvik-c1", "narvik-c6"])
+def test_placement_kueue_objects_are_the_stacks(stack: str) -> None:
+    """The simulator's Topology, flavors and queues (gigafactory.sim.placement) are exactly what
+    the stack's components create for the same cluster and tenants: c1 (all 16,704 GPUs
+    contracted to msft-c1) and c6 (research owns 4,608 of 16,128)."""
+    from tests.pulumi.conftest import rendered
+
+    result = rendered(stack)
+    site = load_site(NARVIK)
+    cluster = site.cluster(result.cluster)
+    ours = [
+        o
+        for o in placement.cluster_objects(cluster, site.tenants_of(cluster.name))
+        if o["kind"] in ("Topology", "ResourceFlavor", "ClusterQueue")
+    ]
+    theirs = {
+        (r["inputs"]["kind"], r["inputs"]["metadata"]["name"]): r["inputs"]["spec"]
+        for r in result.resources
+        if r["inputs"].get("kind") in ("Topology", "ResourceFlavor", "ClusterQueue")
+    }
+    assert ours, stack
+    for obj in ours:
+        key = (obj["kind"], obj["metadata"]["name"])
+        assert key in theirs, f"{stack}: the stack has no {key}"
+        assert obj["spec"] == theirs[key], f"{stack}: {key} differs"
+    queues = {o["metadata"]["name"]: o for o in ours if o["kind"] == "ClusterQueue"}
+    pool = cluster.pool("train")
+    nominal = {
+        name: int(q["spec"]["resourceGroups"][0]["flavors"][0]["resources"][0]["nominalQuota"])
+        for name, q in queues.items()
+    }
+    # The pool's queue holds what no tenant contracted; the tenants own the rest.
+    if stack == "narvik-c1":
+        assert nominal == {"c1-train": 0, "tenant-msft-c1": 232 * 18 * 4}  # 16,704
+    else:
+        assert nominal == {"c6-train": 224 * 18 * 4 - 4608, "tenant-research": 4608}  # 11,520 + 4,608
+    assert sum(nominal.values()) == pool.gpus
