@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from gigafactory.baremetal.kubeadm import node_labels_arg
+from gigafactory.baremetal.kubeadm import control_plane_vars, inventory_vars, node_labels_arg
 from gigafactory.site.addressing import control_plane_hosts
 from gigafactory.site.model import GPU_ROLES, Cluster, Hall, Pool, Site
 
@@ -186,8 +186,11 @@ def build(site: Site, cluster: str | None = None) -> Inventory:
             "ansible_host": cp.address,
             "gigafactory_address": cp.address,
             "gigafactory_bmc_address": cp.bmc_address,
+            **control_plane_vars(site, site.cluster(cp.cluster), cp),
         }
     for c in clusters:
+        # kubeadm's cluster-wide settings (gigafactory.baremetal.kubeadm), once per cluster.
+        inv.group(group_name("cluster", c.name)).vars.update(inventory_vars(site, c))
         for pool in c.pools:
             _add_pool(inv, site, c, pool, site.hall(pool.hall))
     return inv

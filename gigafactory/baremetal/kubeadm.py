@@ -187,6 +187,44 @@ def documents(
     return [_join(site, cluster, worker_registration(pool, index))]
 
 
+WORKER_NODE_FIELDS = ("name", "taints", "kubeletExtraArgs")
+"""nodeRegistration fields of a worker that ``worker_join_base`` leaves out: the kubeadm role adds
+them from the inventory (host name; the pool group's ``gigafactory_registration_taints``; the
+rack group's ``gigafactory_kubelet_node_labels`` as the ``node-labels`` argument), so 25,000
+workers share one document instead of carrying one each. tests/ansible/test_kubeadm_documents.py
+checks the role's result equals ``documents`` for each kind of node."""
+
+
+def worker_join_base(site: Site, cluster: Cluster) -> dict[str, Any]:
+    """A worker's JoinConfiguration without its ``WORKER_NODE_FIELDS``."""
+    pool = cluster.pools[0]
+    join = _join(site, cluster, worker_registration(pool, 0))
+    for key in WORKER_NODE_FIELDS:
+        del join["nodeRegistration"][key]
+    return join
+
+
+def inventory_vars(site: Site, cluster: Cluster) -> dict[str, Any]:
+    """Variables of the cluster's inventory group for the kubeadm role (no secrets):
+    ``gigafactory_kubeadm`` with the Kubernetes version, the API endpoint, the first
+    control-plane host and a worker's JoinConfiguration base."""
+    return {
+        "gigafactory_kubeadm": {
+            "version": kubernetes_of(cluster).version,
+            "api_endpoint": api_endpoint(site, cluster),
+            "first_control_plane": control_planes(site, cluster)[0].name,
+            "worker_join": worker_join_base(site, cluster),
+        }
+    }
+
+
+def control_plane_vars(site: Site, cluster: Cluster, host: ControlPlaneHost) -> dict[str, Any]:
+    """Host variables of a control-plane host for the kubeadm role: its own documents
+    (``gigafactory_kubeadm_documents``; Init-, Cluster- and KubeletConfiguration on the first,
+    a control-plane JoinConfiguration on the others)."""
+    return {"gigafactory_kubeadm_documents": documents(site, cluster, host.name)}
+
+
 def dump(docs: list[dict[str, Any]]) -> str:
     """The documents as one YAML stream, fields in kubeadm's order."""
     return yaml.safe_dump_all(docs, sort_keys=False, explicit_start=True)

@@ -294,14 +294,18 @@ CONTAINER_VARS: dict[str, Any] = {
 }
 
 
-def site_inventory_subset(engine: Engine, path: Path, hosts: list[str]) -> Path:
-    """A static inventory of ``hosts`` with the variables and group shape the site inventory gives them."""
-    from gigafactory.baremetal.inventory import build
+def site_inventory_subset(engine: Engine, path: Path, hosts: list[str], site_file: Path = SITE_FILE) -> Path:
+    """A static inventory of ``hosts`` with the variables and group shape the site inventory gives
+    them (control-plane hosts also in kube_control_plane, as the site inventory nests them)."""
+    from gigafactory.baremetal.inventory import GROUP_CONTROL_PLANE, build
     from gigafactory.site import load_site
 
-    inv = build(load_site(SITE_FILE), CLUSTER)
+    inv = build(load_site(site_file), CLUSTER)
     merged = inv.merged_hostvars()
-    groups: dict[str, Any] = {"kube_control_plane": {"hosts": {}}}
+    control_planes = [h for g in inv.groups[GROUP_CONTROL_PLANE].children for h in inv.groups[g].hosts]
+    groups: dict[str, Any] = {
+        GROUP_CONTROL_PLANE: {"hosts": dict.fromkeys(h for h in control_planes if h in hosts)}
+    }
     for name, group in inv.groups.items():
         members = [h for h in group.hosts if h in hosts]
         if members:
