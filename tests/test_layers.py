@@ -22,7 +22,8 @@ ALLOWED: dict[str, set[str]] = {
     "report": {"site", "planning", "policy"},
     "stack": {"site", "planning"},
     "baremetal": {"site", "planning"},
-    "sim": {"site", "planning", "stack"},  # sim.rollout rehearses planning.rollout's batches
+    # sim.rollout rehearses planning.rollout's batches with the playbook, run by baremetal.provision
+    "sim": {"site", "planning", "stack", "baremetal"},
     "cli": {"site", "planning", "policy", "report", "stack", "baremetal", "sim"},
 }
 

@@ -456,14 +456,18 @@ def run(
     check: bool = False,
     diff: bool = False,
     extra_vars: dict[str, Any] | None = None,
+    skip_tags: tuple[str, ...] = (),
+    forks: int | None = None,
     artifacts_root: Path = Path("out/provision"),
     keep_runs: int = KEEP_RUNS,
     on_event: EventCallback | None = None,
 ) -> ProvisionResult:
     """Run ``playbook`` against the site inventory (or an explicit ``inventory``) and summarise it.
 
-    Raises ProvisionError (or SiteFileError, NotFoundError) before anything is written when the
-    run cannot start; ``status`` is ``canceled`` when the run was interrupted."""
+    ``skip_tags`` leaves out the roles of those tags (``--skip-tags``); ``forks`` overrides
+    ansible.cfg's hosts handled at once. Raises ProvisionError (or SiteFileError, NotFoundError)
+    before anything is written when the run cannot start; ``status`` is ``canceled`` when the run
+    was interrupted."""
     if playbook not in PLAYBOOKS:
         raise ProvisionError(f"unknown playbook {playbook!r}; allowed: {', '.join(PLAYBOOKS)}")
     if keep_runs < 1:
@@ -478,6 +482,8 @@ def run(
     if shutil.which("ansible-playbook", path=env.get("PATH")) is None:
         raise ProvisionError("ansible-playbook is not on PATH (pip install 'gigafactory[ansible]')")
     check_var_names(extra_vars or {})
+    if forks is not None and forks < 1:
+        raise ProvisionError(f"forks {forks}: at least 1")
     plain_vars, secret_vars = split_secret_vars(extra_vars or {})
     plan = _preflight(site_file, cluster, inventory, limit)
 
@@ -515,6 +521,8 @@ def run(
                     limit=limit,
                     cmdline=" ".join(flags) or None,
                     extravars=plain_vars,
+                    skip_tags=",".join(skip_tags) or None,
+                    forks=forks,
                     envvars=env,
                     event_handler=handler,
                     quiet=True,

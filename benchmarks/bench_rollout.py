@@ -1,0 +1,86 @@
+"""Benchmark a rollout rehearsal: playbooks/project/rollout.yml against a simulator, in the model's
+batches, each batch's wall time against the rollout-time model's per-batch overhead.
+
+The simulator of the stack is brought up in a private state folder (timed, no target), one pod
+per node of the rolled batches is placed for the drain to evict, then `gigafactory.sim.rollout`
+runs the playbook once per batch of `planning.rollout` (the canary rack, then whole racks) and
+the simulator is stopped. With `--su` only the batches inside that scalable unit roll (the
+canary's SU of a production cluster: 1 rack, then 7); without it every batch of the cluster.
+
+Usage:
+  .venv/bin/python benchmarks/bench_rollout.py [--stack sim]
+  flock /tmp/gf-fullsize.lock .venv/bin/python benchmarks/bench_rollout.py --stack narvik-c1-sim --su first
+Exit 1 when a batch fails or takes longer than the model's batch_overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from gigafactory.planning.rollout import StepCosts
+from gigafactory.sim import cluster as sim
+from gigafactory.sim import kube, rollout
+
+NAMESPACE = "bench-rollout"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stack", default="sim")
+    parser.add_argument("--su", help="only this scalable unit's batches; 'first': the canary's SU")
+    parser.add_argument("--forks", type=int, default=rollout.FORKS)
+    parser.add_argument("--json", type=Path, help="write the batch timings here")
+    args = parser.parse_args()
+    overhead_s = StepCosts().batch_overhead * 60
+    with tempfile.TemporaryDirectory(prefix="bench-rollout-") as tmp:
+        os.environ[sim.ENV_DIR] = str(Path(tmp) / "sim")
+        started = time.monotonic()
+        sim.up(args.stack)
+        print(f"sim up --stack {args.stack}: {time.monotonic() - started:.1f} s", flush=True)
+        try:
+            _, cluster = sim.target(args.stack)
+            su = args.su
+            if su == "first":
+                pool = cluster.gpu_pools[0]
+                su = pool.su_name(pool.first_rack_position)
+            batches = rollout.model_batches(cluster, su)
+            names = [n for b in batches for n in rollout.batch_hosts(cluster, b)]
+            with sim.api_client(args.stack) as api:
+                ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}
+                code, data = kube.request(api, "POST", "/api/v1/namespaces", ns)
+                if code >= 300:
+                    print(f"namespace {NAMESPACE}: {code}: {kube.message(data)}", file=sys.stderr)
+                    return 1
+                started = time.monotonic()
+                rollout.place_workload(api, NAMESPACE, names)
+                print(f"{len(names)} pods running: {time.monotonic() - started:.1f} s", flush=True)
+            runs = rollout.rehearse(
+                args.stack, batches, forks=args.forks, progress=lambda line: print(line, flush=True)
+            )
+        except rollout.RolloutError as exc:
+            print(f"rollout failed: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            sim.down(args.stack)
+    print(f"{'batch':<8} {'racks':>5} {'nodes':>5} {'seconds':>8} {'model':>6}")
+    over = False
+    for run in runs:
+        flag = "  ABOVE" if run.seconds > overhead_s else ""
+        over |= bool(flag)
+        label = f"{run.batch.index}{' canary' if run.batch.canary else ''}"
+        print(
+            f"{label:<8} {len(run.batch.racks):>5} {run.batch.nodes:>5} {run.seconds:>8.1f} {overhead_s:>6.0f}{flag}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps([r.to_json() for r in runs], indent=2) + "\n", encoding="utf-8")
+    return 1 if over else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
