@@ -35,6 +35,7 @@ from gigafactory.planning.rollout import StepCosts
 from gigafactory.sim import cluster as sim
 from gigafactory.sim import placement as pl
 from gigafactory.sim import rollout
+from gigafactory.site import kueue as kueue_objects
 from gigafactory.site.model import GPU_RESOURCE, LABEL_RACK, LABEL_SU
 
 STACK = "narvik-c1"
@@ -69,8 +70,12 @@ def _namespace(api: client.ApiClient, name: str, cq: str) -> list[dict[str, Any]
     return objs
 
 
-def _delete_namespace(api: client.ApiClient, objs: list[dict[str, Any]]) -> None:
+def _delete_namespace(api: client.ApiClient, objs: list[dict[str, Any]], wait: bool = True) -> None:
+    """Delete the namespace and its queue; with ``wait``, until it is gone (hundreds of jobs
+    and their pods take minutes on the loaded machine)."""
     pl.delete(api, objs)
+    if not wait:
+        return
     name = objs[0]["metadata"]["name"]
     from gigafactory.sim import kube
 
@@ -78,7 +83,7 @@ def _delete_namespace(api: client.ApiClient, objs: list[dict[str, Any]]) -> None
         code, _ = kube.request(api, "GET", f"/api/v1/namespaces/{name}")
         return code == 404
 
-    pl.wait(gone, 300, f"namespace {name} deleted", interval=1.0)
+    pl.wait(gone, 900, f"namespace {name} deleted", interval=1.0)
 
 
 def step_topology(api: client.ApiClient, cq: str, labels: dict[str, dict[str, str]]) -> dict[str, Any]:
@@ -118,20 +123,80 @@ def step_topology(api: client.ApiClient, cq: str, labels: dict[str, dict[str, st
     return result
 
 
-def step_admission(api: client.ApiClient, cq: str) -> dict[str, Any]:
+def _go_seconds(value: Any) -> float | None:
+    """A duration as Kueue logs it: seconds as a number, or Go's text ("1.5ms", "2m3.1s")."""
+    if isinstance(value, int | float):
+        return float(value)
+    if not isinstance(value, str):
+        return None
+    units = {"ns": 1e-9, "us": 1e-6, "\u00b5s": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    total, number = 0.0, ""
+    i = 0
+    while i < len(value):
+        ch = value[i]
+        if ch.isdigit() or ch == ".":
+            number += ch
+            i += 1
+            continue
+        unit = next((u for u in sorted(units, key=len, reverse=True) if value.startswith(u, i)), None)
+        if unit is None or not number:
+            return None
+        total += float(number) * units[unit]
+        number, i = "", i + len(unit)
+    return total if not number else None
+
+
+def kueue_cycles(log: Path, offset: int) -> dict[str, Any]:
+    """Kueue's scheduling cycles logged after byte ``offset`` of its log (needs log level 2:
+    GIGAFACTORY_SIM_KUEUE_LOG_LEVEL=2): how many, and the median and p99 of the whole cycle and
+    of its snapshot, in milliseconds."""
+    cycles: list[float] = []
+    snapshots: list[float] = []
+    with log.open("rb") as f:
+        f.seek(offset)
+        for raw in f:
+            if b"Scheduling cycle complete" not in raw and b"Snapshot taken" not in raw:
+                continue
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                continue
+            seconds = _go_seconds(entry.get("duration"))
+            if seconds is None:
+                continue
+            (cycles if entry.get("msg") == "Scheduling cycle complete" else snapshots).append(seconds * 1000)
+
+    def summary(values: list[float]) -> dict[str, float]:
+        if not values:
+            return {}
+        values = sorted(values)
+        return {
+            "median_ms": round(statistics.median(values), 2),
+            "p99_ms": round(values[int(0.99 * (len(values) - 1))], 2),
+        }
+
+    return {"cycles": len(cycles), "cycle": summary(cycles), "snapshot": summary(snapshots)}
+
+
+def step_admission(api: client.ApiClient, cq: str, kueue_log: Path) -> dict[str, Any]:
     ns = f"bench-admit-{int(time.time()) % 100000}"  # a fresh one: an old may be terminating
     objs = _namespace(api, ns, cq)
     shapes = [(1, 1), (1, 2), (1, 4), (2, 4), (4, 4)]  # (pods, GPUs per pod)
     jobs = [pl.job(f"j-{i:03d}", ns, "q", *shapes[i % len(shapes)], None) for i in range(500)]
     submitted: dict[str, float] = {}
+    queued: dict[str, float] = {}
     admitted: dict[str, float] = {}
     stop = threading.Event()
     custom = client.CustomObjectsApi(api)
 
     def seen(obj: dict[str, Any]) -> None:
         job = pl.job_of(obj)
-        if job and job not in admitted and pl.admitted(obj):
-            admitted[job] = time.monotonic()
+        if not job:
+            return
+        now = time.monotonic()
+        queued.setdefault(job, now)
+        if job not in admitted and pl.admitted(obj):
+            admitted[job] = now
 
     def watcher() -> None:
         # A watch of the namespace's Workloads; when the stream ends or fails (it did once
@@ -161,6 +226,7 @@ def step_admission(api: client.ApiClient, cq: str) -> dict[str, Any]:
     thread = threading.Thread(target=watcher, daemon=True)
     thread.start()
     time.sleep(1.0)
+    log_offset = kueue_log.stat().st_size if kueue_log.exists() else 0
     began = time.monotonic()
 
     def create(body: dict[str, Any]) -> None:
@@ -172,10 +238,20 @@ def step_admission(api: client.ApiClient, cq: str) -> dict[str, Any]:
 
     with ThreadPoolExecutor(max_workers=8) as ex:
         list(ex.map(create, jobs))
+    created_s = time.monotonic() - began
     pl.wait(lambda: len(admitted) == len(jobs), 600, "500 jobs admitted", interval=0.5)
     stop.set()
     total = time.monotonic() - began
-    lat = sorted(max(0.0, admitted[j] - submitted[j]) for j in submitted)
+
+    def stats(values: list[float]) -> dict[str, float]:
+        values = sorted(values)
+        return {
+            "median_s": round(statistics.median(values), 3),
+            "p99_s": round(values[int(0.99 * (len(values) - 1))], 3),
+            "max_s": round(values[-1], 3),
+        }
+
+    lat = [max(0.0, admitted[j] - submitted[j]) for j in submitted]
     gpus = sum(
         int(j["spec"]["parallelism"])
         * int(j["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"][GPU_RESOURCE])
@@ -184,12 +260,19 @@ def step_admission(api: client.ApiClient, cq: str) -> dict[str, Any]:
     result = {
         "jobs": len(jobs),
         "gpus": gpus,
+        "created_s": round(created_s, 1),
         "all_admitted_s": round(total, 1),
-        "median_s": round(statistics.median(lat), 3),
-        "p99_s": round(lat[int(0.99 * (len(lat) - 1))], 3),
-        "max_s": round(lat[-1], 3),
+        **stats(lat),
+        # Where the time goes: Job created -> its Workload seen (Kueue's Job reconciler), then
+        # Workload seen -> Admitted (Kueue's scheduler).
+        "to_workload": stats([max(0.0, queued[j] - submitted[j]) for j in submitted if j in queued]),
+        "to_admitted": stats([max(0.0, admitted[j] - queued[j]) for j in submitted if j in queued]),
     }
-    _delete_namespace(api, objs)
+    if kueue_log.exists():
+        result["kueue"] = kueue_cycles(kueue_log, log_offset)
+    print("admission:", result, flush=True)
+    # Not waited for: a fresh namespace each run, and the GPUs are not needed after this step.
+    _delete_namespace(api, objs, wait=False)
     return result
 
 
@@ -221,7 +304,18 @@ def main() -> int:
     parser.add_argument(
         "--steps", default="topology,admission,rollout", help="comma-separated: topology, admission, rollout"
     )
+    parser.add_argument(
+        "--kueue-baseline",
+        action="store_true",
+        help="start Kueue as the platform ran it before issue 13 (one reconcile worker per "
+        "controller, TASCacheTopologyTree off), to measure what the settings change",
+    )
     opts = parser.parse_args()
+    if opts.kueue_baseline:
+        # In this process only, before the simulator (and so Kueue's configuration) is made; a
+        # simulator already running keeps the settings it was started with.
+        kueue_objects.CONTROLLER_CONCURRENCY.clear()
+        kueue_objects.FEATURE_GATES.clear()
     out: dict[str, Any] = {}
     began = time.monotonic()
     status = sim.up(STACK, progress=print)
@@ -235,14 +329,15 @@ def main() -> int:
     cq = cluster.pool(POOL).kueue_name
     try:
         with sim.api_client(STACK) as api:
-            pl.apply(api, pl.cluster_objects(cluster, []))
+            # c1 before its tenant is onboarded: the pool's queue owns all 16,704 GPUs (specs
+            # from gigafactory.site.kueue, as the stack's components make them).
+            pl.apply(api, pl.cluster_objects(cluster, []), update=True)
             steps = set(opts.steps.split(","))
             if "topology" in steps:
                 out["topology"] = step_topology(api, cq, labels)
                 print("topology:", out["topology"], flush=True)
             if "admission" in steps:
-                out["admission"] = step_admission(api, cq)
-                print("admission:", out["admission"], flush=True)
+                out["admission"] = step_admission(api, cq, sim.state_dir(STACK) / "logs" / "kueue.log")
             if "rollout" in steps:
                 out["rollout"] = step_rollout(api)
                 print("rollout:", out["rollout"], flush=True)
@@ -252,6 +347,7 @@ def main() -> int:
     finally:
         if not opts.keep:
             sim.down(STACK, progress=print)
+    out["kueue_settings"] = "baseline (before issue 13)" if opts.kueue_baseline else "platform"
     print(json.dumps(out, indent=2))
     if opts.json:
         opts.json.write_text(json.dumps(out, indent=2) + "\n")

@@ -26,6 +26,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -575,48 +576,18 @@ def _start(
         env={"HOME": str(folder / "kwok")},
     )
 
-    # Nodes and Kueue's objects go in while the other components start.
-    with kube.api_client(admin_kc) as api:
-        created = nodes.create(api, nodes.manifests(cluster))
-    progress(f"sim {stack}: created {created} simulated nodes ({time.monotonic() - t0:.1f} s)")
-    webhook_url = f"https://127.0.0.1:{ports['kueue-webhook']}"
-    kueue_ca = keys.crt("kueue-ca").read_bytes()
-    with kube.api_client(admin_kc) as api:
-        kueue.install(
-            api,
-            kueue.crds(manifests, webhook_url, kueue_ca),
-            kueue.webhook_configurations(manifests, webhook_url, kueue_ca),
-            kueue.cert_secret(
-                keys.crt("kueue-ca"),
-                keys.key("kueue-ca"),
-                keys.crt("kueue-webhook"),
-                keys.key("kueue-webhook"),
-            ),
+    # Nodes are created (a worker thread; minutes for a production cluster) while Kueue's
+    # CRDs go in and Kueue starts: its CRDs (the API server compiles their schemas) and its own
+    # start (certificates, caches) took as long again as c1's 4,256 nodes when they waited for
+    # them.
+    with ThreadPoolExecutor(max_workers=1) as background, kube.api_client(admin_kc) as node_api:
+        creating = background.submit(nodes.create, node_api, nodes.manifests(cluster))
+        kq = _start_kueue(folder, ports, keys, binaries["kueue"], manifests, admin_kc, launch)
+        progress(
+            f"sim {stack}: Kueue CRDs and webhook configurations in, Kueue started ({time.monotonic() - t0:.1f} s)"
         )
-    progress(f"sim {stack}: Kueue CRDs and webhook configurations in ({time.monotonic() - t0:.1f} s)")
-    cert_dir = folder / "kueue" / "certs"
-    cert_dir.mkdir(parents=True)
-    for src, dst in (
-        ("kueue-webhook.crt", "tls.crt"),
-        ("kueue-webhook.key", "tls.key"),
-        ("kueue-ca.crt", "ca.crt"),
-    ):
-        shutil.copyfile(keys.path(src), cert_dir / dst)
-    kueue_config = folder / "kueue" / "config.yaml"
-    kueue_config.write_text(
-        yaml.safe_dump(
-            kueue.configuration(
-                ports["kueue-webhook"], ports["kueue-health"], ports["kueue-metrics"], cert_dir
-            ),
-            sort_keys=False,
-        ),
-        encoding="utf-8",
-    )
-    kq = launch(
-        "kueue",
-        [binaries["kueue"], f"--config={kueue_config}", *kueue_log_args()],
-        env={"KUBECONFIG": str(admin_kc)},
-    )
+        created = creating.result()
+    progress(f"sim {stack}: created {created} simulated nodes ({time.monotonic() - t0:.1f} s)")
 
     serving_tls = procs.tls_context(keys.ca_crt)
     for proc, url in (
@@ -636,6 +607,56 @@ def _start(
     state.phase = "up"
     state.owner = None
     state.save(folder)
+
+
+def _start_kueue(
+    folder: Path,
+    ports: dict[str, int],
+    keys: pki.Pki,
+    binary: Path,
+    manifests: Path,
+    admin_kc: Path,
+    launch: Callable[..., procs.Proc],
+) -> procs.Proc:
+    """Kueue's secret, CRDs and webhook configurations in the API server, its certificates and
+    configuration on disk, then the process."""
+    webhook_url = f"https://127.0.0.1:{ports['kueue-webhook']}"
+    kueue_ca = keys.crt("kueue-ca").read_bytes()
+    with kube.api_client(admin_kc) as api:
+        kueue.install(
+            api,
+            kueue.crds(manifests, webhook_url, kueue_ca),
+            kueue.webhook_configurations(manifests, webhook_url, kueue_ca),
+            kueue.cert_secret(
+                keys.crt("kueue-ca"),
+                keys.key("kueue-ca"),
+                keys.crt("kueue-webhook"),
+                keys.key("kueue-webhook"),
+            ),
+        )
+    cert_dir = folder / "kueue" / "certs"
+    cert_dir.mkdir(parents=True)
+    for src, dst in (
+        ("kueue-webhook.crt", "tls.crt"),
+        ("kueue-webhook.key", "tls.key"),
+        ("kueue-ca.crt", "ca.crt"),
+    ):
+        shutil.copyfile(keys.path(src), cert_dir / dst)
+    kueue_config = folder / "kueue" / "config.yaml"
+    kueue_config.write_text(
+        yaml.safe_dump(
+            kueue.configuration(
+                ports["kueue-webhook"], ports["kueue-health"], ports["kueue-metrics"], cert_dir
+            ),
+            sort_keys=False,
+        ),
+        encoding="utf-8",
+    )
+    return launch(
+        "kueue",
+        [binary, f"--config={kueue_config}", *kueue_log_args()],
+        env={"KUBECONFIG": str(admin_kc)},
+    )
 
 
 def _wait_nodes(

@@ -1,9 +1,11 @@
 """Kueue's objects for a cluster, computed once from the model: the Topology, ResourceFlavor and
-ClusterQueue of each pool, the ClusterQueue of each tenant, and which jobs Kueue manages.
+ClusterQueue of each pool, the ClusterQueue of each tenant, and the settings of Kueue's manager
+that decide which jobs it manages and how fast it admits them.
 
 The Pulumi components (components/node_pools.py, components/tenants.py,
-components/scheduling.py) and the simulator's placement tests and benchmarks
-(gigafactory.sim.placement) build their objects from these specs and nothing else. Who owns which GPUs is written down in docs/tenancy.md.
+components/scheduling.py), the simulator's Kueue (gigafactory.sim.kueue) and the simulator's
+placement tests and benchmarks (gigafactory.sim.placement) build their objects from these specs
+and nothing else. Who owns which GPUs is written down in docs/tenancy.md.
 
 Quantities are strings, the form Kueue's webhook stores, so a second ``pulumi up`` finds nothing
 to change.
@@ -30,12 +32,38 @@ TENANT_LOCAL_QUEUE = "default"
 """The LocalQueue the tenant chart makes in a tenant namespace (charts/tenant values
 ``kueue.localQueueName``); Kueue puts a Job without a queue name there."""
 
+CLIENT_CONNECTION: dict[str, int] = {"qps": 300, "burst": 500}
+"""Kueue's client rate limit against the API server: Kueue 0.19's own defaults, written down so
+a change of release cannot lower them unnoticed (up to 0.18 they were 20 qps, burst 30: a few
+admissions a second, since each is a Workload status write, the Job's unsuspend and events)."""
+CONTROLLER_CONCURRENCY: dict[str, int] = {
+    "Job.batch": 5,
+    "Pod": 5,
+    "Workload.kueue.x-k8s.io": 10,
+    "LocalQueue.kueue.x-k8s.io": 5,
+    "ClusterQueue.kueue.x-k8s.io": 5,
+    "ResourceFlavor.kueue.x-k8s.io": 1,
+}
+"""Reconcile workers per kind, as Kueue's own chart sets them. A Configuration without
+``controller.groupKindConcurrency`` (ours replaces the chart's whole file) gets one worker per
+controller: Jobs become Workloads one at a time, ahead of any scheduling."""
+FEATURE_GATES: dict[str, bool] = {
+    # Reuse the topology tree of a TAS flavor across scheduling cycles while its nodes do not
+    # change (alpha in 0.19, off by default). Without it every scheduling cycle, which admits
+    # at most one workload per ClusterQueue, rebuilds the tree of every node of every TAS
+    # flavor (4,176 for c1's pool train); measured on the simulator (docs/sim.md).
+    "TASCacheTopologyTree": True,
+}
+
 
 def manager_settings() -> dict[str, Any]:
-    """The parts of Kueue's Configuration (config.kueue.x-k8s.io/v1beta2) that are policy:
-    which jobs Kueue manages and which resources it counts. Endpoints, leader election and
-    integrations are the installer's."""
+    """The parts of Kueue's Configuration (config.kueue.x-k8s.io/v1beta2) that are policy, the
+    same for the platform's Kueue and the simulator's: which jobs Kueue manages, which
+    resources it counts, how fast it may work (client rate limit, reconcile workers) and its
+    feature gates. Endpoints, leader election and integrations are the installer's."""
     return {
+        "clientConnection": dict(CLIENT_CONNECTION),
+        "controller": {"groupKindConcurrency": dict(CONTROLLER_CONCURRENCY)},
         # No GPU job outside Kueue in tenant namespaces: a Job without a queue name is
         # suspended and queued to the namespace's LocalQueue "default" (the tenant chart's)
         # like any other. Only namespaces labelled gigafactory.io/kueue=true: system and
@@ -43,6 +71,7 @@ def manager_settings() -> dict[str, Any]:
         "manageJobsWithoutQueueName": True,
         "managedJobsNamespaceSelector": MANAGED_JOBS_NAMESPACE_SELECTOR,
         "resources": {"excludeResourcePrefixes": list(EXCLUDED_RESOURCES)},
+        "featureGates": dict(FEATURE_GATES),
     }
 
 

@@ -190,14 +190,16 @@ def test_kueue_config_listens_on_loopback_and_excludes_limit_range_resources(tmp
 
 
 def test_simulator_kueue_runs_the_platforms_settings(tmp_path: Path) -> None:
-    """What the platform ships is what the simulator runs; only the visibility server is off in
-    addition."""
+    """Rate limit, reconcile workers, feature gates: what the platform ships is what the
+    simulator measures; only the visibility server is off in addition."""
     config = kueue.configuration(1, 2, 3, tmp_path)
     platform = kueue_objects.manager_settings()
     for key, value in platform.items():
         if key != "featureGates":
             assert config[key] == value, key
     assert config["featureGates"] == {**platform.get("featureGates", {}), "VisibilityOnDemand": False}
+    assert config["featureGates"]["TASCacheTopologyTree"] is True
+    assert config["controller"]["groupKindConcurrency"]["Job.batch"] > 1
 
 
 def test_certificates_serve_loopback_and_satisfy_kueues_rotator(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Kueue's objects from the model (gigafactory.site.kueue): who owns which GPUs."""
+"""Kueue's objects from the model (gigafactory.site.kueue): who owns which GPUs, and the
+manager settings the platform and the simulator share."""
 
 from __future__ import annotations
 
@@ -40,3 +41,16 @@ def test_contracts_beyond_the_pool_are_refused_naming_the_pool() -> None:
     big = Tenant(name="big", cluster="c6", group="g", quotas=[TenantQuota(pool="train", gpus=pool.gpus + 1)])
     with pytest.raises(ValueError, match=r"c6-train: 16129 GPUs contracted to tenants, allowed 0\.\.16128"):
         kueue.pool_queue_spec(pool, kueue.contracted_gpus(pool, [big]))
+
+
+def test_manager_settings_keep_kueue_fast_at_scale() -> None:
+    settings = kueue.manager_settings()
+    # More than one reconcile worker for Jobs and Workloads (the default without the chart's
+    # file is one), Kueue 0.19's client rate limit, and the TAS topology tree reused.
+    assert settings["controller"]["groupKindConcurrency"]["Job.batch"] == 5
+    assert settings["controller"]["groupKindConcurrency"]["Workload.kueue.x-k8s.io"] == 10
+    assert settings["clientConnection"] == {"qps": 300, "burst": 500}
+    assert settings["featureGates"] == {"TASCacheTopologyTree": True}
+    # A copy each time: a caller adding its own gates changes nobody else's.
+    settings["featureGates"]["X"] = True
+    assert "X" not in kueue.manager_settings()["featureGates"]
