@@ -1,7 +1,7 @@
 """The KWOK controller's lifecycle stages, written by us (KWOK ships its defaults only as YAML
 inside its module, which we never take).
 
-Three stages, the least a simulated GPU node needs:
+Four stages, the least a simulated GPU node needs:
 
 - ``node-ready``: a managed node whose Ready condition is not True becomes Ready (the pressure
   conditions False, phase Running); its capacity, allocatable and addresses stay as created.
@@ -9,6 +9,11 @@ Three stages, the least a simulated GPU node needs:
   becomes Running and Ready, with a pod IP from KWOK's CIDR and its node's address as host IP.
 - ``pod-delete``: a pod being deleted whose finalizers are gone is removed at once (there is
   no kubelet to confirm it; finalizers stay their owners' to remove, as with a real kubelet).
+- ``pod-complete``: a Running pod that carries the annotation ``sim.gigafactory.io/exit-code``
+  ends with that exit code in every container (Succeeded for 0, Failed otherwise), with the
+  annotation ``sim.gigafactory.io/message`` as each container's termination message. Nothing
+  runs in a simulated pod, so a test decides how it ends (a burn-in whose node fails, say);
+  pods without the annotation keep running, as before.
 
 Node leases are renewed by KWOK itself (``--node-lease-duration-seconds``), so the node
 lifecycle controller keeps the nodes Ready without status heartbeats.
@@ -24,6 +29,11 @@ MANAGED_ANNOTATION = "kwok.x-k8s.io/node"
 """Nodes carrying this annotation with value ``fake`` are KWOK's (an annotation, so the node
 labels stay exactly the model's)."""
 MANAGED_VALUE = "fake"
+
+EXIT_CODE_ANNOTATION = "sim.gigafactory.io/exit-code"
+"""A Running pod with this annotation ends with this exit code (a decimal integer; 0 succeeds)."""
+MESSAGE_ANNOTATION = "sim.gigafactory.io/message"
+"""The termination message of the containers of a pod that ``EXIT_CODE_ANNOTATION`` ends."""
 
 LEASE_SECONDS = 120
 """Node lease duration KWOK renews, every quarter of it (30 s). The kubelet's 40 s (renewed
@@ -121,6 +131,40 @@ phase: Running
 startTime: {{ $now | Quote }}
 """
 
+_POD_COMPLETE_TEMPLATE = """\
+{{ $now := Now }}
+{{ $code := index .metadata.annotations "EXIT_CODE" }}
+{{ $message := or (index .metadata.annotations "MESSAGE") "" }}
+conditions:
+- lastTransitionTime: {{ $now | Quote }}
+  status: "True"
+  type: Initialized
+- lastTransitionTime: {{ $now | Quote }}
+  reason: PodCompleted
+  status: "False"
+  type: ContainersReady
+- lastTransitionTime: {{ $now | Quote }}
+  reason: PodCompleted
+  status: "False"
+  type: Ready
+containerStatuses:
+{{ range .spec.containers }}
+- image: {{ .image | Quote }}
+  name: {{ .name | Quote }}
+  ready: false
+  started: false
+  restartCount: 0
+  state:
+    terminated:
+      exitCode: {{ $code }}
+      reason: {{ if eq $code "0" }}Completed{{ else }}Error{{ end }}
+      message: {{ $message | Quote }}
+      startedAt: {{ $now | Quote }}
+      finishedAt: {{ $now | Quote }}
+{{ end }}
+phase: {{ if eq $code "0" }}Succeeded{{ else }}Failed{{ end }}
+""".replace("EXIT_CODE", EXIT_CODE_ANNOTATION).replace("MESSAGE", MESSAGE_ANNOTATION)
+
 
 def _stage(name: str, kind: str, expressions: list[dict[str, Any]], nxt: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -157,6 +201,16 @@ def stages() -> list[dict[str, Any]]:
                 {"key": ".metadata.finalizers", "operator": "DoesNotExist"},
             ],
             {"delete": True},
+        ),
+        _stage(
+            "pod-complete",
+            "Pod",
+            [
+                {"key": ".metadata.deletionTimestamp", "operator": "DoesNotExist"},
+                {"key": ".status.phase", "operator": "In", "values": ["Running"]},
+                {"key": f'.metadata.annotations["{EXIT_CODE_ANNOTATION}"]', "operator": "Exists"},
+            ],
+            {"statusTemplate": _POD_COMPLETE_TEMPLATE},
         ),
     ]
 
