@@ -36,6 +36,7 @@ TOOLKIT = "libnvidia-container/stable/deb/amd64"
 CONTAINERD = "containerd/debian"
 K8S = "kubernetes/core:/stable:/v1.36/deb"
 DOCA = "doca/debian"
+KERNEL = "kernel/debian"
 
 # Versions follow playbooks/project/group_vars/all/versions.yml; another version of each pinned
 # package proves the roles pin the version rather than taking the newest.
@@ -80,6 +81,14 @@ STANDINS: tuple[StandIn, ...] = (
     StandIn(K8S, "kubeadm", "1.36.4-1.1", {"/usr/bin/kubeadm": _stub("kubeadm")}),
     StandIn(K8S, "kubectl", "1.36.4-1.1", {"/usr/bin/kubectl": _stub("kubectl")}),
     StandIn(DOCA, "doca-ofed", "3.4.1-1", {"/usr/share/doc/doca-ofed/README": "stand-in\n"}),
+    # The x86_64 kernel pin (os_baseline_kernel) and the next upload, for the rollout's kernel
+    # change; Ubuntu's version shape (<abi>.<upload>~24.04.1) under the pinned prefix.
+    StandIn(
+        KERNEL, "linux-generic-hwe-24.04", "6.17.0-19.19~24.04.1", {"/boot/README.gf-kernel": "6.17.0-19\n"}
+    ),
+    StandIn(
+        KERNEL, "linux-generic-hwe-24.04", "6.17.0-20.20~24.04.1", {"/boot/README.gf-kernel": "6.17.0-20\n"}
+    ),
 )
 
 
