@@ -50,7 +50,7 @@ def test_node_readiness_needs_the_condition_and_no_not_ready_taint() -> None:
     assert not nodes.is_ready({})
 
 
-def test_kwok_stages_cover_node_ready_pod_running_and_pod_delete() -> None:
+def test_kwok_stages_cover_node_ready_pod_running_pod_delete_and_pod_complete() -> None:
     docs = list(yaml.safe_load_all(kwok.config_text()))
     assert docs[0]["kind"] == "KwokConfiguration"
     stages = docs[1:]
@@ -58,6 +58,7 @@ def test_kwok_stages_cover_node_ready_pod_running_and_pod_delete() -> None:
         ("node-ready", "Node"),
         ("pod-running", "Pod"),
         ("pod-delete", "Pod"),
+        ("pod-complete", "Pod"),
     ]
     node_ready = stages[0]["spec"]
     # Unready nodes are selected on the Ready condition, not on .status.phase (REAL-CLUSTER.md).
