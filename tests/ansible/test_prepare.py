@@ -84,6 +84,30 @@ def test_containerd_has_the_nvidia_runtime_and_cdi(prepared: tuple[Path, str], e
     assert engine.exec(CPU_HOST, "dpkg-query", "-W", "-f=${Version}", "containerd.io").stdout == "2.3.4-1"
 
 
+def test_gpu_node_registers_untested_and_cpu_node_does_not(
+    prepared: tuple[Path, str], engine: Engine
+) -> None:
+    import yaml
+
+    def registered(host: str) -> list[str]:
+        drop_in = yaml.safe_load(engine.read(host, "/etc/kubernetes/kubelet.conf.d/50-gigafactory.conf"))
+        return [f"{t['key']}={t['value']}:{t['effect']}" for t in drop_in["registerWithTaints"]]
+
+    assert registered(GPU_HOSTS[0]) == [
+        "nvidia.com/gpu=present:NoSchedule",
+        "gigafactory.io/untested=true:NoSchedule",
+    ]
+    assert registered(CPU_HOST) == []
+
+
+def test_kernel_is_the_pinned_one_and_held(prepared: tuple[Path, str], engine: Engine) -> None:
+    for host in (GPU_HOSTS[0], CPU_HOST):
+        # The stand-in mirror also carries the next upload (6.17.0-20): the pin must win.
+        version = engine.exec(host, "dpkg-query", "-W", "-f=${Version}", "linux-generic-hwe-24.04").stdout
+        assert version == "6.17.0-19.19~24.04.1", host
+        assert "hold" in engine.exec(host, "dpkg", "--get-selections", "linux-generic-hwe-24.04").stdout
+
+
 def test_kubelet_carries_the_model_labels_and_taints(prepared: tuple[Path, str], engine: Engine) -> None:
     import yaml
 
@@ -96,7 +120,9 @@ def test_kubelet_carries_the_model_labels_and_taints(prepared: tuple[Path, str],
         assert f"--hostname-override={host}" in text
         drop_in = yaml.safe_load(engine.read(host, "/etc/kubernetes/kubelet.conf.d/50-gigafactory.conf"))
         taints = [f"{t['key']}={t['value']}:{t['effect']}" for t in drop_in["registerWithTaints"]]
-        assert taints == [t.kubelet() for t in pool.taints], host  # type: ignore[attr-defined]
+        # A new node registers with its pool's taints plus, on a GPU pool, the untested taint
+        # that only a passed burn-in removes (registered -> burn-in -> admitted).
+        assert taints == [t.kubelet() for t in pool.registration_taints], host  # type: ignore[attr-defined]
         version = engine.exec(host, "dpkg-query", "-W", "-f=${Version}", "kubelet").stdout
         assert version == "1.36.4-1.1"
 
