@@ -7,16 +7,21 @@
    SU (target 100 %).
 3. 500 queued jobs of mixed sizes (1-4 GPUs, 1-4 pods, no topology request) once capacity
    exists: admission latency per job, from the client's create to the watch event showing the
-   Workload Admitted (median target under 1 s), median and p99.
+   Workload Admitted (median target under 1 s), median and p99, split into Job created ->
+   Workload seen (Kueue's Job reconciler) and Workload seen -> Admitted (Kueue's scheduler);
+   with GIGAFACTORY_SIM_KUEUE_LOG_LEVEL=2 also Kueue's scheduling cycles and snapshots.
 4. Rollout of one SU (hall-a-su001: canary rack, then the other 7 racks) with one pod per
-   node to drain: per-batch wall seconds of cordon, drain, uncordon
-   (gigafactory.sim.rollout), against the model's batch_overhead.
+   node to drain, by the project's playbook (gigafactory.sim.rollout): per-batch wall seconds
+   and steps, against the model's batch_overhead.
 
-Kueue's objects come from gigafactory.sim.placement (same model functions as the stack's
-components). Uses the state folder of stack narvik-c1 ($GIGAFACTORY_SIM_DIR); reuses a running
-simulator (then step 1 only checks it) and leaves it running with --keep.
+Kueue's objects come from gigafactory.sim.placement (the specs of gigafactory.site.kueue, as the
+stack's components make them). Uses the state folder of stack narvik-c1 ($GIGAFACTORY_SIM_DIR);
+reuses a running simulator (then step 1 only checks it) and leaves it running with --keep. Run
+it under `flock /tmp/gf-fullsize.lock` on a shared machine: two full-size simulators at once
+measure each other.
 
-Usage: .venv/bin/python benchmarks/bench_scale.py [--keep] [--json OUT]
+Usage: .venv/bin/python benchmarks/bench_scale.py [--keep] [--json OUT] [--steps ...]
+       [--kueue-baseline]
 """
 
 from __future__ import annotations
@@ -277,21 +282,25 @@ def step_admission(api: client.ApiClient, cq: str, kueue_log: Path) -> dict[str,
 
 
 def step_rollout(api: client.ApiClient) -> dict[str, Any]:
+    """One SU rolled by the project's playbook in the model's batches (gigafactory.sim.rollout),
+    one pod per node to drain."""
     _, cluster = sim.target(STACK)
     pool = cluster.pool(POOL)
     su = pool.su_name(pool.first_rack_position)
-    ns = "bench-rollout"
-    pl.apply(api, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}])
-    names = [n for b in rollout.su_batches(cluster, pool, su) for n in rollout.batch_nodes(pool, b)]
-    rollout.place_pods(api, ns, names, pool.tolerations)
-    timings = rollout.rehearse(api, cluster, pool, su, progress=print)
-    pl.delete(api, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}])
-    model_min = StepCosts().batch_overhead
+    batches = rollout.model_batches(cluster, su)
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench-rollout"}}
+    pl.apply(api, [ns])
+    try:
+        names = [n for b in batches for n in rollout.batch_hosts(cluster, b)]
+        rollout.place_workload(api, "bench-rollout", names)
+        runs = rollout.rehearse(STACK, batches, progress=print)
+    finally:
+        pl.delete(api, [ns])
     return {
         "su": su,
-        "batches": [t.to_json() for t in timings],
-        "model_batch_overhead_min": model_min,
-        "measured_max_s": round(max(t.seconds for t in timings), 2),
+        "batches": [r.to_json() for r in runs],
+        "model_batch_overhead_min": StepCosts().batch_overhead,
+        "measured_max_s": round(max(r.seconds for r in runs), 2),
     }
 
 
