@@ -86,6 +86,7 @@ def run_playbook(
     *,
     extra_vars: dict[str, Any] | None = None,
     limit: str | None = None,
+    tags: list[str] | None = None,
     timeout: int = 900,
 ) -> PlaybookResult:
     """Run an entry playbook of playbooks/project with the json callback; return rc, output, stats."""
@@ -94,6 +95,8 @@ def run_playbook(
         cmd += ["--extra-vars", json.dumps(extra_vars)]
     if limit:
         cmd += ["--limit", limit]
+    if tags:
+        cmd += ["--tags", ",".join(tags)]
     env = ansible_env(ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CALLBACK_RESULT_FORMAT="json")
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=PROJECT)
     stats: dict[str, dict[str, int]] = {}

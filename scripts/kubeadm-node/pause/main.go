@@ -1,0 +1,28 @@
+// pause: the sandbox process of a pod for the kubeadm test nodes (nothing can be pulled there, so
+// the test builds its own pause image FROM scratch with this static program). Like Kubernetes'
+// pause it holds the pod's namespaces, reaps the zombies it inherits as PID 1, and exits on
+// SIGINT or SIGTERM.
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	signals := make(chan os.Signal, 8)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+	for s := range signals {
+		if s != syscall.SIGCHLD {
+			os.Exit(0)
+		}
+		for {
+			var status syscall.WaitStatus
+			pid, err := syscall.Wait4(-1, &status, syscall.WNOHANG, nil)
+			if pid <= 0 || err != nil {
+				break
+			}
+		}
+	}
+}
