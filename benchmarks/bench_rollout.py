@@ -23,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from gigafactory.errors import GigafactoryError
 from gigafactory.planning.rollout import StepCosts
 from gigafactory.sim import cluster as sim
 from gigafactory.sim import kube, rollout
@@ -41,7 +42,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-rollout-") as tmp:
         os.environ[sim.ENV_DIR] = str(Path(tmp) / "sim")
         started = time.monotonic()
-        sim.up(args.stack)
+        try:
+            sim.up(args.stack)
+        except GigafactoryError as exc:
+            print(f"sim up --stack {args.stack} failed: {exc}", file=sys.stderr)
+            return 1
         print(f"sim up --stack {args.stack}: {time.monotonic() - started:.1f} s", flush=True)
         try:
             _, cluster = sim.target(args.stack)

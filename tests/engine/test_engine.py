@@ -21,7 +21,9 @@ from kubernetes import dynamic
 from kubernetes.client.exceptions import ApiException
 
 from components.tenants import GPU_ADMISSION_MESSAGE, GPU_ADMISSION_POLICY
+from gigafactory.planning.rollout import StepCosts, batch_minutes
 from gigafactory.sim import cluster as sim
+from gigafactory.sim import kube, rollout
 from gigafactory.site.model import GPU_RESOURCE, LABEL_POOL
 from gigafactory.stack.render import RELEASE_TYPE
 from tests.conftest import REPO
@@ -421,6 +423,50 @@ def test_preview_with_the_policy_pack_fails_a_stack_that_breaks_a_rule(
 
     assert result.rc == 1, result.text
     assert re.search(r"policy violation \(mandatory\): region-grid-carbon-max", result.err), result.text
+
+
+# --- rollout rehearsal with the playbook ---------------------------------------------------------
+
+
+def test_the_laptop_cluster_rolls_with_the_playbook_in_the_models_batches(engine: Engine) -> None:
+    """playbooks/project/rollout.yml itself against the simulated nodes (gigafactory.sim.rollout):
+    the model's batches, every pod evicted by the drain, every node schedulable again, and each
+    measured batch within the model's per-batch overhead."""
+    _, cluster = sim.target(STACK)
+    batches = rollout.model_batches(cluster)
+    # GPU pools first: pool gpu's one rack (2 trays) is the canary; then pool system's rack (1 node).
+    assert [(b.pool, b.racks, b.nodes, b.canary) for b in batches] == [
+        ("gpu", ("lab-r0002",), 2, True),
+        ("system", ("lab-r0001",), 1, False),
+    ]
+    hosts = [rollout.batch_hosts(cluster, b) for b in batches]
+    assert hosts == [["lab-r0002-n01", "lab-r0002-n02"], ["lab-r0001-n01"]]
+    namespace = "rollout-rehearsal"
+    with sim.api_client(STACK) as api:
+        code, data = kube.request(
+            api,
+            "POST",
+            "/api/v1/namespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+        )
+        assert code == 201, kube.message(data)
+        try:
+            before = set(rollout.place_workload(api, namespace, [n for h in hosts for n in h]))
+            runs = rollout.rehearse(STACK, batches)
+            assert [list(r.hosts) for r in runs] == hosts
+            assert [r.evicted for r in runs] == [2, 1]
+            assert not before & {p["metadata"]["uid"] for p in rollout.running_pods(api, namespace)}
+            for name in (n for h in hosts for n in h):
+                code, node = kube.request(api, "GET", f"/api/v1/nodes/{name}")
+                assert code == 200 and not node["spec"].get("unschedulable"), f"{name} still cordoned"
+            # Node preparation left out: the model's rehearsal batch is its overhead, 2.0 min = 120 s.
+            rehearsal = StepCosts(drain=0, install=0, reboot=0, health=0, burnin=0)
+            for run in runs:
+                estimate_s = batch_minutes(run.batch.nodes, rehearsal, rollout.FORKS) * 60
+                assert estimate_s == 120.0
+                assert run.seconds <= estimate_s, f"batch above the model's overhead: {run.to_json()}"
+        finally:
+            kube.request(api, "DELETE", f"/api/v1/namespaces/{namespace}")
 
 
 # --- destroy and sim down ------------------------------------------------------------------------
