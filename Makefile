@@ -72,7 +72,7 @@ bench-sim: install  ## the simulator: laptop sim up/down, then the full-size nar
 bench-engine: install  ## the real engine on the simulator: up from empty, no-op up, preview --policy-pack (needs `make toolchain`)
 	$(BIN)/python benchmarks/bench_engine.py
 
-toolchain:  ## build the pinned Go toolchain (etcd, Kubernetes, KWOK, Kueue, containerd, runc, CNI, Pulumi, provider) into /var/cache/gigafactory
+toolchain:  ## build the pinned Go toolchain (etcd, Kubernetes, KWOK, Kueue, containerd, CNI, Pulumi, provider) into /var/cache/gigafactory
 	bash scripts/toolchain.sh build
 
 clean:  ## remove the virtualenv and caches

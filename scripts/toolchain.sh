@@ -36,7 +36,6 @@ RECIPE_kueue=2
 RECIPE_pulumi=1
 RECIPE_provider=1
 RECIPE_containerd=1
-RECIPE_runc=1
 RECIPE_cni_plugins=1
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -52,7 +51,7 @@ say() { echo "toolchain: $*" >&2; }
 # shellcheck source=../toolchain/versions.env
 source "$pins_file"
 
-known_components="etcd kubernetes kwok controller-gen kueue containerd runc cni-plugins pulumi provider"
+known_components="etcd kubernetes kwok controller-gen kueue containerd cni-plugins pulumi provider"
 [[ "$TOOLCHAIN_COMPONENTS" == "$known_components" ]] ||
     die "TOOLCHAIN_COMPONENTS in $pins_file ('$TOOLCHAIN_COMPONENTS') differs from the recipes here ('$known_components')"
 read -r -a components <<<"$TOOLCHAIN_COMPONENTS"
@@ -69,7 +68,6 @@ comp_version() {
     pulumi) echo "$PULUMI_VERSION" ;;
     provider) echo "$PULUMI_KUBERNETES_VERSION" ;;
     containerd) echo "$CONTAINERD_VERSION" ;;
-    runc) echo "$RUNC_VERSION" ;;
     cni-plugins) echo "$CNI_PLUGINS_VERSION" ;;
     *) die "unknown component '$1' (known: $known_components)" ;;
     esac
@@ -85,7 +83,6 @@ comp_binaries() {
     pulumi) echo pulumi ;;
     provider) echo pulumi-resource-kubernetes ;;
     containerd) echo containerd containerd-shim-runc-v2 ctr ;;
-    runc) echo runc ;;
     cni-plugins) echo "${cni_plugins[@]}" ;;
     esac
 }
@@ -106,7 +103,6 @@ comp_recipe() {
         echo "main=$(sha256sum <"$repo_root/toolchain/provider-main/main.go" | cut -d' ' -f1)"
         ;;
     containerd) echo "recipe=$RECIPE_containerd CONTAINERD_VERSION=$CONTAINERD_VERSION" ;;
-    runc) echo "recipe=$RECIPE_runc RUNC_VERSION=$RUNC_VERSION" ;;
     cni-plugins) echo "recipe=$RECIPE_cni_plugins CNI_PLUGINS_VERSION=$CNI_PLUGINS_VERSION plugins=${cni_plugins[*]}" ;;
     esac
 }
@@ -344,7 +340,8 @@ m=json.load(open(sys.argv[4])); json.dump(m, open(sys.argv[5],"w"), separators=(
         -o "$out/bin/pulumi-resource-kubernetes" .
 }
 
-# Node runtime for real kubelets in test containers: containerd 2.x, runc and the CNI plugins.
+# Node runtime for real kubelets in test containers: containerd 2.x and the CNI plugins (runc is
+# Debian's, which has seccomp: kubeadm's control-plane pods ask for the RuntimeDefault profile).
 prep_containerd() {
     wrapper_module containerd github.com/containerd/containerd/v2 "$CONTAINERD_VERSION" &&
         "$GO" get "github.com/containerd/containerd/v2/cmd/containerd@$CONTAINERD_VERSION"
@@ -356,14 +353,6 @@ build_containerd() {
     "$GO" build -mod=mod -trimpath -tags "no_btrfs no_devmapper no_zfs osusergo netgo" \
         -ldflags "-s -w -X $m/version.Version=$CONTAINERD_VERSION -X $m/version.Package=$m" \
         -o "$out/bin/" "$m/cmd/containerd" "$m/cmd/containerd-shim-runc-v2" "$m/cmd/ctr"
-}
-
-prep_runc() { wrapper_module runc github.com/opencontainers/runc "$RUNC_VERSION" && "$GO" get "github.com/opencontainers/runc@$RUNC_VERSION"; }
-build_runc() {
-    # runc's nsenter is C: the one component built with cgo (against this machine's glibc, the
-    # same Debian 12 as the test nodes). No seccomp tag: libseccomp is not needed.
-    CGO_ENABLED=1 "$GO" build -mod=mod -trimpath -tags "urfave_cli_no_docs" \
-        -ldflags "-s -w -X main.version=${RUNC_VERSION#v}" -o "$out/bin/runc" github.com/opencontainers/runc
 }
 
 cni_plugins=(bridge loopback host-local portmap)
