@@ -41,8 +41,6 @@ class GpuClusterArgs:
     api_server_cidrs: list[str]
     """API server endpoint CIDRs tenants may reach; empty: a /32 per control-plane host of
     the cluster in the address plan (gigafactory.site.addressing.control_plane_hosts)."""
-    ib_interface: str
-    """IPoIB parent interface on GPU nodes (bare metal)."""
     ib_subnet: str
     """IPoIB address range of this cluster (bare metal)."""
     nfs_server: str

@@ -23,7 +23,6 @@ def program(settings: StackConfig, root: Path) -> GpuCluster:
             cluster=cluster,
             host_drivers=settings.host_drivers,
             api_server_cidrs=list(settings.api_server_cidrs),
-            ib_interface=settings.ib_interface,
             ib_subnet=settings.ib_subnet,
             nfs_server=settings.nfs_server,
             nfs_share=settings.nfs_share,

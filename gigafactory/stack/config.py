@@ -63,7 +63,6 @@ class StackConfig:
     """NVIDIA driver, toolkit and DOCA-OFED installed on the hosts by Ansible (bare metal)."""
     api_server_cidrs: tuple[str, ...]
     """CIDRs of the API endpoints tenant network policies allow; empty: the control-plane hall's network."""
-    ib_interface: str
     ib_subnet: str
     nfs_server: str
     nfs_share: str
@@ -195,7 +194,6 @@ def parse_values(
         platform=get("platform") or None,
         host_drivers=get("hostDrivers"),
         api_server_cidrs=tuple(get("apiServerCidrs")),
-        ib_interface=get("ibInterface"),
         ib_subnet=get("ibSubnet"),
         nfs_server=get("nfsServer"),
         nfs_share=get("nfsShare"),

@@ -37,9 +37,9 @@ def _cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_defaults_come_from_pulumi_yaml_only() -> None:
     declared = declared_keys(REPO)
     config = load_stack_config("kind", REPO)
-    # Pulumi.yaml declares hostDrivers default true and ibInterface default ib0; the kind stack sets neither.
+    # Pulumi.yaml declares hostDrivers default true and ibSubnet default 100.64.0.0/16; the kind stack sets neither.
     assert declared["hostDrivers"].default is True and config.host_drivers is True
-    assert declared["ibInterface"].default == "ib0" and config.ib_interface == "ib0"
+    assert declared["ibSubnet"].default == "100.64.0.0/16" and config.ib_subnet == "100.64.0.0/16"
     assert declared["site"].required and declared["cluster"].required
 
 
