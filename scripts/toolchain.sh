@@ -535,8 +535,9 @@ cmd_prune() {
         case "$name" in
         bin-* | manifest-*.json | .tmp-*) ;;
         *)
-            # Only folders named <component>-<version>-<hash>: anything else is not ours.
-            [[ -d "$path" && "$name" =~ ^(${known_components// /|})-.+-[0-9a-f]{12}$ ]] || continue
+            # Only component builds (<name>-<version>-<hash>/ with the build-seconds file every
+            # build writes), also of components no longer in the pins: anything else is not ours.
+            [[ -d "$path" && -f "$path/build-seconds" && "$name" =~ ^[a-z][a-z-]*-.+-[0-9a-f]{12}$ ]] || continue
             ;;
         esac
         kb="$(du -sk "$path" | cut -f1)"

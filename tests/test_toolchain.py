@@ -100,6 +100,10 @@ def test_prune_removes_what_the_pins_no_longer_name_and_keeps_the_rest(tmp_path:
     old = current.with_name("kwok-v0.7.0-0123456789ab")  # an earlier pin's folder
     (old / "bin").mkdir(parents=True)
     (old / "bin" / "kwok").write_bytes(b"x" * 2 * 1024 * 1024)
+    (old / "build-seconds").write_text("component=kwok\n")
+    dropped = current.with_name("runc-v1.5.3-65795768917c")  # a component the pins no longer have
+    (dropped / "bin").mkdir(parents=True)
+    (dropped / "build-seconds").write_text("component=runc\n")
     old_bin = current.parent / "bin-00000000deadbeef"
     old_bin.mkdir()
     (current.parent / "manifest-00000000deadbeef.json").write_text("{}")
@@ -107,13 +111,13 @@ def test_prune_removes_what_the_pins_no_longer_name_and_keeps_the_rest(tmp_path:
     stranger.mkdir()
     res = _script("prune", cache=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert not old.exists() and not old_bin.exists()
+    assert not old.exists() and not old_bin.exists() and not dropped.exists()
     assert not (current.parent / "manifest-00000000deadbeef.json").exists()
     assert (current / "bin" / "kwok").read_text() == "current"
     assert stranger.is_dir()
     assert Path(status["bin-dir"][2]).is_dir(), "the current bin-dir is (re)published"
     assert "removed kwok-v0.7.0-0123456789ab (2 MiB)" in res.stderr
-    assert "pruned 3 item(s)" in res.stderr
+    assert "pruned 4 item(s)" in res.stderr
 
 
 def test_unknown_component_and_command_fail_with_one_line(tmp_path: Path) -> None:
