@@ -112,6 +112,7 @@ def _path(obj: dict[str, Any]) -> str:
         "Topology": "topologies",
         "PriorityClass": "priorityclasses",
         "StorageClass": "storageclasses",
+        "ValidatingAdmissionPolicy": "validatingadmissionpolicies",
     }.get(obj["kind"], obj["kind"].lower() + "s")
     ns = obj["metadata"].get("namespace")
     return f"{base}/{'namespaces/' + ns + '/' if ns else ''}{plural}/{obj['metadata']['name']}"
