@@ -39,6 +39,25 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "containers: needs the Docker engine and the debootstrap node image")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_fact_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Ansible's fact cache (ansible.cfg: jsonfile under ~/.cache) for this session only.
+
+    Facts gathered by an earlier run on the same host names (lab-r0002-n01 ...) otherwise show up
+    in `ansible-inventory --list` and in hostvars, so a test's result would depend on what ran
+    on this machine before it. Every ansible command and ansible-runner call of the tests
+    inherits os.environ.
+    """
+    key = "ANSIBLE_CACHE_PLUGIN_CONNECTION"
+    before = os.environ.get(key)
+    os.environ[key] = str(tmp_path_factory.mktemp("ansible-facts"))
+    yield
+    if before is None:
+        os.environ.pop(key, None)
+    else:
+        os.environ[key] = before
+
+
 def ansible_env(**extra: str) -> dict[str, str]:
     """Environment for ansible commands run from the tests: the project's config, the venv's tools."""
     env = dict(os.environ)
