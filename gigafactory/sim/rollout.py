@@ -9,8 +9,9 @@ What the playbook gets, and why:
 
 - the site inventory of the stack's cluster (the project's inventory plugin), limited to the
   batch's rack groups; ``rollout_canary`` and ``rollout_batch`` set to the batch's node count, so
-  the playbook's ``serial`` makes exactly the model's batch, and ``rollout_batch_by: su`` makes its
-  own check that the batch lies in one scalable unit (its NVLink check sees whole racks);
+  the playbook's ``serial`` makes exactly the model's batch, and ``rollout_batch_by: su`` with
+  ``rollout_units_per_batch`` the batch's SU count makes its own check that the batch lies in those
+  scalable units (its NVLink check sees whole racks);
 - ``ansible_connection: local``: the simulated nodes have no hosts to log in to. The
   node-preparation roles are skipped by tag (they would change this machine), so are the reboot
   (``rollout_hardware: false``), the CDI regeneration (``container_runtime_hardware: false``), the
@@ -144,6 +145,18 @@ def batch_hosts(cluster: Cluster, batch: Batch) -> list[str]:
     return [pool.hostname(i) for i in range(pool.node_count) if pool.node_placement(i).rack in racks]
 
 
+def _sus(cluster: Cluster, batch: Batch) -> int:
+    """Scalable units a batch's racks lie in (one, or whole SUs for batches of two SUs and more)."""
+    pool = cluster.pool(batch.pool)
+    return len(
+        {
+            pool.su_name(p)
+            for p in range(pool.first_rack_position, pool.last_rack_position + 1)
+            if pool.rack_name(p) in set(batch.racks)
+        }
+    )
+
+
 # --- running the playbook -----------------------------------------------------------------------
 
 
@@ -159,8 +172,9 @@ def _kubectl_wrapper(folder: Path, kubeconfig: Path) -> Path:
     return path
 
 
-def playbook_vars(kubectl: Path, report_dir: Path, nodes: int) -> dict[str, Any]:
-    """Extra variables of one batch's run (see the module's docstring)."""
+def playbook_vars(kubectl: Path, report_dir: Path, nodes: int, sus: int = 1) -> dict[str, Any]:
+    """Extra variables of one batch's run of ``nodes`` nodes in ``sus`` scalable units (see the
+    module's docstring)."""
     return {
         "ansible_connection": "local",
         "ansible_python_interpreter": sys.executable,
@@ -169,6 +183,7 @@ def playbook_vars(kubectl: Path, report_dir: Path, nodes: int) -> dict[str, Any]
         "rollout_canary": nodes,
         "rollout_batch": nodes,
         "rollout_batch_by": "su",
+        "rollout_units_per_batch": sus,
         "rollout_hardware": False,
         "rollout_burnin_enabled": False,
         "container_runtime_hardware": False,
@@ -264,7 +279,7 @@ def rehearse(
                 site_file=site_file,
                 cluster=cluster.name,
                 limit=",".join(group_name("rack", r) for r in batch.racks),
-                extra_vars=playbook_vars(kubectl, folder / "health", batch.nodes),
+                extra_vars=playbook_vars(kubectl, folder / "health", batch.nodes, _sus(cluster, batch)),
                 skip_tags=SKIPPED_ROLES,
                 forks=forks,
                 artifacts_root=artifacts_root or folder / "artifacts",
