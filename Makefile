@@ -67,7 +67,7 @@ bench: install  ## benchmarks (numbers go in the closing notes, not in tests)
 
 bench-sim: install  ## the simulator: laptop sim up/down, then the full-size narvik-c1 rehearsal (needs `make toolchain`)
 	$(BIN)/python benchmarks/bench_sim.py
-	$(BIN)/python benchmarks/bench_scale.py
+	flock /tmp/gf-fullsize.lock $(BIN)/python benchmarks/bench_scale.py
 
 bench-engine: install  ## the real engine on the simulator: up from empty, no-op up, preview --policy-pack (needs `make toolchain`)
 	$(BIN)/python benchmarks/bench_engine.py

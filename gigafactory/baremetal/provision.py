@@ -544,7 +544,8 @@ def run(
         for host, n in stats.get(key, {}).items():
             setattr(hosts.setdefault(host, HostSummary()), attr, n)
     return ProvisionResult(
-        rc=int(runner.rc),
+        # rc is None when ansible-playbook never returned (killed, timed out): report it as failed.
+        rc=int(runner.rc) if runner.rc is not None else 1,
         status=str(runner.status),
         artifact_dir=Path(runner.config.artifact_dir),
         hosts=dict(sorted(hosts.items())),
