@@ -10,6 +10,8 @@
    Workload Admitted (median target under 1 s), median and p99, split into Job created ->
    Workload seen (Kueue's Job reconciler) and Workload seen -> Admitted (Kueue's scheduler);
    with GIGAFACTORY_SIM_KUEUE_LOG_LEVEL=2 also Kueue's scheduling cycles and snapshots.
+   ``--admission-rate R`` paces the creates at R jobs a second instead of all at once: the
+   latency of a job that does not queue behind 499 others.
 4. Rollout of one SU (hall-a-su001: canary rack, then the other 7 racks) with one pod per
    node to drain, by the project's playbook (gigafactory.sim.rollout): per-batch wall seconds
    and steps, against the model's batch_overhead.
@@ -21,7 +23,7 @@ it under `flock /tmp/gf-fullsize.lock` on a shared machine: two full-size simula
 measure each other.
 
 Usage: .venv/bin/python benchmarks/bench_scale.py [--keep] [--json OUT] [--steps ...]
-       [--kueue-baseline]
+       [--admission-rate R] [--kueue-baseline]
 """
 
 from __future__ import annotations
@@ -183,7 +185,9 @@ def kueue_cycles(log: Path, offset: int) -> dict[str, Any]:
     return {"cycles": len(cycles), "cycle": summary(cycles), "snapshot": summary(snapshots)}
 
 
-def step_admission(api: client.ApiClient, cq: str, kueue_log: Path) -> dict[str, Any]:
+def step_admission(api: client.ApiClient, cq: str, kueue_log: Path, rate: float = 0.0) -> dict[str, Any]:
+    """500 jobs, all at once (``rate`` 0: as fast as 8 client threads create them) or paced at
+    ``rate`` jobs a second; latency per job from its create to its Workload Admitted."""
     ns = f"bench-admit-{int(time.time()) % 100000}"  # a fresh one: an old may be terminating
     objs = _namespace(api, ns, cq)
     shapes = [(1, 1), (1, 2), (1, 4), (2, 4), (4, 4)]  # (pods, GPUs per pod)
@@ -241,8 +245,13 @@ def step_admission(api: client.ApiClient, cq: str, kueue_log: Path) -> dict[str,
     # Stamp the submit time after the create returns: the latency is Kueue's, not the client's.
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=8) as ex:
-        list(ex.map(create, jobs))
+    if rate > 0:
+        for i, body in enumerate(jobs):
+            time.sleep(max(0.0, began + i / rate - time.monotonic()))
+            create(body)
+    else:
+        with ThreadPoolExecutor(max_workers=8) as ex:
+            list(ex.map(create, jobs))
     created_s = time.monotonic() - began
     pl.wait(lambda: len(admitted) == len(jobs), 600, "500 jobs admitted", interval=0.5)
     stop.set()
@@ -264,6 +273,7 @@ def step_admission(api: client.ApiClient, cq: str, kueue_log: Path) -> dict[str,
     )
     result = {
         "jobs": len(jobs),
+        "rate_per_s": rate or "burst",
         "gpus": gpus,
         "created_s": round(created_s, 1),
         "all_admitted_s": round(total, 1),
@@ -314,6 +324,12 @@ def main() -> int:
         "--steps", default="topology,admission,rollout", help="comma-separated: topology, admission, rollout"
     )
     parser.add_argument(
+        "--admission-rate",
+        type=float,
+        default=0.0,
+        help="submit the 500 jobs at this many a second (default: all at once, 8 client threads)",
+    )
+    parser.add_argument(
         "--kueue-baseline",
         action="store_true",
         help="start Kueue as the platform ran it before issue 13 (one reconcile worker per "
@@ -346,7 +362,9 @@ def main() -> int:
                 out["topology"] = step_topology(api, cq, labels)
                 print("topology:", out["topology"], flush=True)
             if "admission" in steps:
-                out["admission"] = step_admission(api, cq, sim.state_dir(STACK) / "logs" / "kueue.log")
+                out["admission"] = step_admission(
+                    api, cq, sim.state_dir(STACK) / "logs" / "kueue.log", opts.admission_rate
+                )
             if "rollout" in steps:
                 out["rollout"] = step_rollout(api)
                 print("rollout:", out["rollout"], flush=True)

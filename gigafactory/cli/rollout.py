@@ -75,6 +75,14 @@ def rollout_plan_cmd(
     batch_overhead: Annotated[
         float, typer.Option(min=0.0, max=10_000.0, help="Fixed minutes per batch (cordon, uncordon, checks).")
     ] = _DEFAULT.batch_overhead,
+    controller: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1_000.0,
+            help="Controller minutes per node of a batch (task dispatch, kubectl calls).",
+        ),
+    ] = _DEFAULT.controller,
     canary_racks: Annotated[int, typer.Option(min=0, max=1000, help="Racks in the canary batch.")] = 1,
     batch_racks: Annotated[
         int | None,
@@ -93,7 +101,7 @@ def rollout_plan_cmd(
     """Batches (canary rack first, whole racks, never across a scalable unit), batch count,
     wall time and GPUs out of service for a rollout of the site. Exit 0, or 2 on bad input."""
     site = load_site(site_file)
-    costs = StepCosts(drain, install, reboot, health, burnin, batch_overhead)
+    costs = StepCosts(drain, install, reboot, health, burnin, batch_overhead, controller)
     plan = plan_rollout(
         site,
         cluster,
@@ -127,7 +135,8 @@ def rollout_plan_cmd(
     per_node = costs.per_node()
     console.print(
         f"{plan.batch_count} batches of up to {plan.batch_racks} racks (canary {plan.canary_racks}), "
-        f"{per_node:g} min per node, forks {plan.forks}: {_hours(plan.minutes)} wall time; "
+        f"{per_node:g} min per node, forks {plan.forks}, controller {costs.controller * 60:g} s per node "
+        f"and {costs.batch_overhead:g} min per batch: {_hours(plan.minutes)} wall time; "
         f"at most {plan.max_gpus_out} GPUs out of service at once."
     )
     verdict = "fits" if plan.fits_window else "does not fit"

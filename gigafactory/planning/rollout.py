@@ -5,8 +5,11 @@ domain, so a rack is never split): first a canary of ``canary_racks`` racks, the
 ``batch_racks`` racks, never mixing pools. Every node of a batch goes through the same steps
 at once (the playbook's ``serial`` batch with enough forks): drain, package install, reboot,
 health checks, burn-in. A batch's wall time is the per-node step time times the number of
-waves the controller's ``forks`` need, plus a fixed batch overhead (cordon, uncordon,
-verification). Clusters are independent control planes and may roll out in parallel.
+waves the controller's ``forks`` need, plus what the Ansible controller itself spends on the
+batch: a fixed batch overhead (play start, facts, the batch checks) and a cost per node of the
+batch (task dispatch and the kubectl round trips of cordon, drain, Ready wait and uncordon,
+which a controller of few cores serialises whatever the forks). Clusters are independent control
+planes and may roll out in parallel.
 
 Pure arithmetic on the resolved model: no Ansible, no cluster. ``gigafactory rollout-plan``
 prints it; the simulator's measured batch times (benchmarks/bench_rollout.py) check the
@@ -20,6 +23,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from gigafactory.site.model import Cluster, Pool, Site
+
+CONTROLLER_MINUTES_PER_NODE = 0.09
+"""Default of ``StepCosts.controller`` (5.4 s a node): the slope of the simulator rehearsal's
+batch wall times against their node counts, measured on one idle 2-core machine running the
+Ansible controller (forks 50) and the simulated control plane of c1 together: 18 nodes in 88.6 s,
+126 nodes in 659.1 s, (659.1 - 88.6) / (126 - 18) = 5.28 s a node, and no fixed part to speak
+of (88.6 - 18 x 5.28 = -6.5 s). The controller is CPU-bound, so forks do not lower it; a
+controller of more cores does: measure yours with benchmarks/bench_rollout.py and pass it in."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +49,11 @@ class StepCosts:
     burnin: float = 30.0
     """Burn-in before the node is admitted again (DCGM level 3 and NCCL would take longer)."""
     batch_overhead: float = 2.0
-    """Per batch, not per node: cordon/uncordon round trips and verification."""
+    """Per batch, not per node: play start, the batch checks, the burn-in release per rack
+    (a planning assumption: the rehearsal, which leaves the burn-in out, measured no fixed part)."""
+    controller: float = CONTROLLER_MINUTES_PER_NODE
+    """Per node of a batch, added once (not per wave): the controller's own work for the node
+    (task dispatch, cordon/drain/wait/uncordon calls). Measured by the simulator rehearsal."""
 
     def per_node(self) -> float:
         return self.drain + self.install + self.reboot + self.health + self.burnin
@@ -113,7 +128,7 @@ class RolloutPlan:
 def batch_minutes(nodes: int, costs: StepCosts, forks: int) -> float:
     """Wall minutes of one batch of ``nodes`` nodes with ``forks`` hosts handled at once."""
     waves = math.ceil(nodes / forks) if nodes else 0
-    return waves * costs.per_node() + costs.batch_overhead
+    return waves * costs.per_node() + costs.batch_overhead + nodes * costs.controller
 
 
 def pool_batches(pool: Pool, canary_racks: int, batch_racks: int) -> list[list[int]]:

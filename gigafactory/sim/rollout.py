@@ -21,9 +21,11 @@ What the playbook gets, and why:
 - ``rollout_kubectl``: the toolchain's kubectl with the simulator's kubeconfig, so cordon, drain,
   the Ready wait, uncordon and the failure annotation go through the real API server.
 
-What a batch costs here is therefore the playbook's own per-batch overhead (the Ansible
-controller, the kubectl round trips, the evictions): the model's ``batch_overhead``. The per-node
-steps (install, reboot, health on hardware, burn-in) are the model's step costs, not measured.
+What a batch costs here is therefore the Ansible controller's own work (the playbook's tasks
+per host, the kubectl round trips, the evictions): the model's ``batch_overhead`` and
+``controller`` (per node of the batch; its default is this rehearsal's measured slope). The
+per-node steps (install, reboot, health on hardware, burn-in) are the model's step costs, not
+measured.
 """
 
 from __future__ import annotations
