@@ -86,15 +86,23 @@ class InventoryModule(BaseInventoryPlugin):  # type: ignore[misc]
         add_group = self.inventory.add_group
         add_child = self.inventory.add_child
         set_variable = self.inventory.set_variable
+        data = getattr(self.inventory, "__wrapped__", self.inventory)
+        fast = _FAST_HOSTS and all(hasattr(data, a) for a in ("hosts", "groups", "current_source"))
         for g in inv.groups.values():
             add_group(g.name)
-            for key, value in g.vars.items():
-                set_variable(g.name, key, value)
+            group = data.groups[g.name] if fast else None
+            if group is not None and not group.vars and "ansible_group_priority" not in g.vars:
+                # A group no other source gave variables, and plain values from the site model
+                # (never templates): set as Group.set_variable would, without 2.19's per-value
+                # inspection of untrusted plugin data (as _add_hosts_fast does for hosts).
+                group.vars.update(g.vars)
+            else:
+                for key, value in g.vars.items():
+                    set_variable(g.name, key, value)
         for g in inv.groups.values():
             for child in g.children:
                 add_child(g.name, child)
-        data = getattr(self.inventory, "__wrapped__", self.inventory)
-        if _FAST_HOSTS and all(hasattr(data, a) for a in ("hosts", "groups", "current_source")):
+        if fast:
             _add_hosts_fast(data, inv)
         else:
             _add_hosts(self.inventory, inv)
