@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from gigafactory.planning.rollout import RolloutPlan, StepCosts, plan_rollout
+from gigafactory.planning.rollout import DEFAULT_FORKS, RolloutPlan, StepCosts, plan_rollout
 from gigafactory.site import load_site
 
 _DEFAULT = StepCosts()
@@ -92,7 +92,7 @@ def rollout_plan_cmd(
     ] = None,
     forks: Annotated[
         int, typer.Option(min=1, max=100_000, help="Hosts the controller handles at once.")
-    ] = 200,
+    ] = DEFAULT_FORKS,
     mode: Annotated[Mode, typer.Option(help="Clusters side by side or one after another.")] = Mode.parallel,
     window: Annotated[float, typer.Option(min=0.1, max=10_000.0, help="Maintenance window (hours).")] = 24.0,
     all_batches: Annotated[bool, typer.Option("--batches", help="List every batch.")] = False,

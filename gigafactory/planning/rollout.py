@@ -33,6 +33,12 @@ of (88.6 - 18 x 5.28 = -6.5 s). The controller is CPU-bound, so forks do not low
 controller of more cores does: measure yours with benchmarks/bench_rollout.py and pass it in."""
 
 
+DEFAULT_FORKS = 200
+"""Hosts the Ansible controller handles at once: playbooks/ansible.cfg's ``forks`` (a test keeps
+the two equal). 200 forks take a controller of some 10-20 GB of memory; the simulator rehearsal on
+2 cores passes 50 (gigafactory.sim.rollout.FORKS)."""
+
+
 @dataclass(frozen=True, slots=True)
 class StepCosts:
     """Minutes each node spends in each step of a rollout (defaults: planning assumptions for
@@ -207,7 +213,7 @@ def plan_rollout(
     costs: StepCosts | None = None,
     canary_racks: int = 1,
     batch_racks: int | None = None,
-    forks: int = 200,
+    forks: int = DEFAULT_FORKS,
     mode: Literal["parallel", "serial"] = "parallel",
     window_hours: float = 24.0,
 ) -> RolloutPlan:

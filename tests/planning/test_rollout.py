@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import configparser
 import json
 
 import pytest
 from typer.testing import CliRunner
 
 from gigafactory.cli import app
-from gigafactory.planning.rollout import StepCosts, plan_rollout
+from gigafactory.planning.rollout import DEFAULT_FORKS, StepCosts, plan_rollout
 from gigafactory.site import load_site
-from tests.conftest import NARVIK
+from tests.conftest import NARVIK, REPO
 
 # Default step costs: drain 5 + install 10 + reboot 8 + health 5 + burn-in 30 = 58 min per node,
 # plus 2 min per batch, plus the controller's 0.09 min (5.4 s) for each node of a batch.
@@ -94,6 +95,14 @@ def test_serial_mode_adds_the_clusters_and_custom_costs_apply() -> None:
     # 5 clusters x 32 batches + 31 batches, 5 min each
     assert plan.minutes == (5 * 32 + 31) * 5
     assert plan.max_gpus_out == 144 * 4, "serial: one cluster's batch at a time"
+
+
+def test_the_models_forks_are_the_controllers() -> None:
+    """The plan prices the waves of the forks the project's ansible.cfg gives the controller."""
+    config = configparser.ConfigParser()
+    config.read(REPO / "playbooks" / "ansible.cfg")
+    forks = config.getint("defaults", "forks")
+    assert plan_rollout(load_site(NARVIK), "c1").forks == forks == DEFAULT_FORKS
 
 
 def test_cli_json_and_bad_cluster() -> None:
