@@ -119,13 +119,15 @@ class BatchRun:
 # --- the model's batches ------------------------------------------------------------------------
 
 
-def model_batches(cluster: Cluster, su: str | None = None, costs: StepCosts | None = None) -> list[Batch]:
-    """The model's batches of ``cluster`` (canary rack, then whole SUs; ``plan_cluster`` with its
-    defaults), or only those inside scalable unit ``su`` (the canary's SU: its first rack, then
-    the other racks of the SU)."""
+def model_batches(
+    cluster: Cluster, su: str | None = None, costs: StepCosts | None = None, batch_racks: int | None = None
+) -> list[Batch]:
+    """The model's batches of ``cluster`` (canary rack, then ``batch_racks`` racks per batch,
+    default one SU; ``plan_cluster``), or only those inside scalable unit ``su`` (the canary's
+    SU: its first rack, then the other racks of the SU)."""
     gpu = cluster.gpu_pools
-    su_racks = gpu[0].spec.su_racks if gpu else 1
-    batches = list(plan_cluster(cluster, costs or StepCosts(), 1, su_racks, FORKS).batches)
+    racks = batch_racks or (gpu[0].spec.su_racks if gpu else 1)
+    batches = list(plan_cluster(cluster, costs or StepCosts(), 1, racks, FORKS).batches)
     if su is None:
         return batches
     rack_su = {

@@ -1,8 +1,9 @@
 """Narvik's cluster c1 at full size on the simulator, as a stack and in a rollout: `gigafactory up
 --stack narvik-c1-sim` by the real Pulumi engine against a simulator of all 4,256 nodes, Kueue's
-objects for c1 as the model gives them; then one scalable unit rolled by the project's own playbook
-(playbooks/project/rollout.yml, through ansible-runner) in the model's batches, each batch's wall
-time against the rollout-time model; then `destroy`, leaving nothing behind.
+objects for c1 as the model gives them; then the canary rack and a two-rack batch of the first SU
+rolled by the project's own playbook (playbooks/project/rollout.yml, through ansible-runner) in
+the model's batches, each batch's wall time recorded for the benchmarks; then `destroy`, leaving
+nothing behind.
 
 In file order, on one simulator of stack narvik-c1-sim (private state folders) that this module
 starts and stops: it sorts before test_placement.py, whose session simulator (narvik-c1) starts
@@ -190,16 +191,22 @@ def test_kueue_objects_for_c1_are_the_models(c1sim: FullSize) -> None:
         assert active() == [], "cluster queues Kueue does not run"
 
 
-def test_one_su_rolls_with_the_playbook_in_the_models_batches(c1sim: FullSize) -> None:
+def test_the_canary_and_a_two_rack_batch_roll_with_the_playbook_in_the_models_batches(
+    c1sim: FullSize,
+) -> None:
+    """The first two batches of the model at 2 racks per batch in hall-a-su001 (the whole SU,
+    144 trays, is the benchmark's: ~15 min of Ansible controller time on 2 cores)."""
     cluster = c1sim.cluster
     pool = cluster.pool("train")
     su = pool.su_name(pool.first_rack_position)  # hall-a-su001: the pool's first SU, with the canary
-    batches = rollout.model_batches(cluster, su)
-    # The canary: 1 rack of 18 trays alone; then the other 7 racks of its SU: 7 x 18 = 126 trays.
-    assert [(len(b.racks), b.nodes, b.canary) for b in batches] == [(1, 18, True), (7, 126, False)]
+    batches = rollout.model_batches(cluster, su, batch_racks=2)
+    # Inside the SU: the canary rack (18 trays), then racks 2-3, 4-5, 6-7 (36 each), then rack 8.
+    assert [(len(b.racks), b.nodes) for b in batches] == [(1, 18), (2, 36), (2, 36), (2, 36), (1, 18)]
+    batches = batches[:2]
+    assert [b.canary for b in batches] == [True, False]
     hosts = [rollout.batch_hosts(cluster, b) for b in batches]
     names = [n for group in hosts for n in group]
-    assert len(names) == 8 * 18
+    assert len(names) == 18 + 2 * 18
     with sim.api_client(STACK) as api:
         ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ROLLOUT_NAMESPACE}}
         code, data = kube.request(api, "POST", "/api/v1/namespaces", ns)
@@ -210,7 +217,7 @@ def test_one_su_rolls_with_the_playbook_in_the_models_batches(c1sim: FullSize) -
 
             # The playbook's batches are the model's, host for host; its drain evicted one pod a node.
             assert [list(r.hosts) for r in runs] == hosts
-            assert [r.evicted for r in runs] == [18, 126]
+            assert [r.evicted for r in runs] == [18, 36]
             after = rollout.running_pods(api, ROLLOUT_NAMESPACE)
             assert not before & {p["metadata"]["uid"] for p in after}, "a pod outlived its node's drain"
             for name in names:
