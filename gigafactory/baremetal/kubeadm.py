@@ -25,6 +25,10 @@ from gigafactory.site.model import Cluster, Pool, Site
 KUBEADM_API_VERSION = "kubeadm.k8s.io/v1beta4"
 KUBELET_API_VERSION = "kubelet.config.k8s.io/v1beta1"
 CRI_SOCKET = "unix:///run/containerd/containerd.sock"
+INIT_TOKEN_TTL = "15m0s"
+"""Lifetime of the bootstrap token ``kubeadm init`` makes (its default is 24 h). Nothing uses it:
+every join creates its own token on the first control plane (roles/kubeadm, kubeadm_token_ttl).
+The token itself is left out of the document; kubeadm generates it."""
 """containerd's socket (the container_runtime role installs containerd)."""
 CONTROL_PLANE_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
 """Control-plane hosts run the control plane only (kubeadm's own default, written out)."""
@@ -122,11 +126,15 @@ def worker_registration(pool: Pool, index: int) -> dict[str, Any]:
 
 
 def init_configuration(site: Site, cluster: Cluster) -> dict[str, Any]:
-    """InitConfiguration of the first control-plane host (no bootstrap token: kubeadm makes one)."""
+    """InitConfiguration of the first control-plane host. Its bootstrap token has no ``token``
+    (kubeadm generates one) and a short TTL (INIT_TOKEN_TTL) instead of kubeadm's 24 h."""
     first = control_planes(site, cluster)[0]
     return {
         "apiVersion": KUBEADM_API_VERSION,
         "kind": "InitConfiguration",
+        "bootstrapTokens": [
+            {"ttl": INIT_TOKEN_TTL, "description": "kubeadm init's token; joins make their own"}
+        ],
         "nodeRegistration": _control_plane_registration(first),
         "localAPIEndpoint": {"advertiseAddress": first.address, "bindPort": API_PORT},
     }

@@ -5,6 +5,8 @@ train, a CPU server of pool system), and every assertion reads the API server.""
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -148,6 +150,28 @@ def test_control_plane_initialises_and_workers_join_ready(cluster: Cluster) -> N
     # The API server advertises the model's address of the first control-plane host.
     endpoints = cluster.nodes.kubectl("get", "endpoints", "kubernetes", "-o", "json").stdout
     assert json.loads(endpoints)["subsets"][0]["addresses"][0]["ip"] == cluster.nodes.addresses[CONTROL_PLANE]
+    # No bootstrap token outlives the joins' 30 minutes (roles/kubeadm kubeadm_token_ttl): init's
+    # own is 15 min (InitConfiguration), not kubeadm's default of 24 h = 86,400 s.
+    tokens = json.loads(
+        cluster.nodes.kubectl(
+            "get",
+            "secrets",
+            "-n",
+            "kube-system",
+            "--field-selector=type=bootstrap.kubernetes.io/token",
+            "-o",
+            "json",
+        ).stdout
+    )["items"]
+    assert tokens, "no bootstrap token at all: the joins made none"
+    for secret in tokens:
+        expires = base64.b64decode(secret["data"]["expiration"]).decode()
+        lifetime = _when(expires) - _when(secret["metadata"]["creationTimestamp"])
+        assert lifetime <= dt.timedelta(minutes=30, seconds=10), (secret["metadata"]["name"], lifetime)
+
+
+def _when(stamp: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
 
 
 def test_workers_carry_exactly_their_pools_labels_and_taints(cluster: Cluster) -> None:

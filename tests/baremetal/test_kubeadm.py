@@ -29,7 +29,7 @@ ROOT_TYPES = {
     "JoinConfiguration": "kubeadm.k8s.io/v1beta4",
     "KubeletConfiguration": "kubelet.config.k8s.io/v1beta1",
 }
-SECRET_FIELDS = {"token", "caCertHashes", "certificateKey", "bootstrapTokens"}
+SECRET_FIELDS = {"token", "caCertHashes", "certificateKey"}
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +210,11 @@ def test_cli_prints_the_documents_and_refuses_unknown_nodes() -> None:
         text=True,
     )
     assert bad.returncode == 2 and "no node 'nope'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_init_token_lives_fifteen_minutes_not_kubeadms_day(narvik: Site) -> None:
+    """kubeadm init makes a bootstrap token valid 24 h by default; joins make their own, so the
+    init's is cut to 15 minutes, and it carries no token value (kubeadm generates it)."""
+    init = next(d for d in documents(narvik, narvik.cluster("c1"), None) if d["kind"] == "InitConfiguration")
+    assert [set(t) for t in init["bootstrapTokens"]] == [{"ttl", "description"}]
+    assert init["bootstrapTokens"][0]["ttl"] == "15m0s"  # 15 x 60 s = 900 s, against 24 x 3600 s
