@@ -1,7 +1,8 @@
 """kubeadm for real: container nodes boot systemd and run containerd 2.x, kubelet and kubeadm built
 from Go modules (tests/ansible/kubeadm_cluster.py); prepare.yml installs them from the mirror,
-cluster.yml initialises the first control plane and joins two workers (a GB300 tray of pool
-train, a CPU server of pool system), and every assertion reads the API server."""
+cluster.yml initialises the first control plane, joins a second control plane (stacked etcd, the
+certificates through a fresh certificate key) and two workers (a GB300 tray of pool train, a CPU
+server of pool system), and every assertion reads the API server."""
 
 from __future__ import annotations
 
@@ -44,12 +45,19 @@ from tests.ansible.kubeadm_cluster import (
 pytestmark = pytest.mark.containers
 
 CONTROL_PLANE = "c1-cp1"
+SECOND_CONTROL_PLANE = "c1-cp2"  # the model's c1 has three; two make a real control-plane join
+CONTROL_PLANES = [CONTROL_PLANE, SECOND_CONTROL_PLANE]
 GPU_WORKER = "hall-a-r0001-n01"  # pool train (GB300 NVL72), rack 1
 CPU_WORKER = "hall-a-r0241-n01"  # pool system (CPU), rack 241
 WORKERS = [GPU_WORKER, CPU_WORKER]
-HOSTS = [CONTROL_PLANE, *WORKERS]
+HOSTS = [*CONTROL_PLANES, *WORKERS]
 # Each node's pod subnet for the test's bridge CNI: /24s of the model's pod network 10.128.0.0/11.
-POD_SUBNETS = {CONTROL_PLANE: "10.128.1.0/24", GPU_WORKER: "10.128.2.0/24", CPU_WORKER: "10.128.3.0/24"}
+POD_SUBNETS = {
+    CONTROL_PLANE: "10.128.1.0/24",
+    GPU_WORKER: "10.128.2.0/24",
+    CPU_WORKER: "10.128.3.0/24",
+    SECOND_CONTROL_PLANE: "10.128.4.0/24",
+}
 ANNOTATION = "gigafactory.io/rollout-failure"
 # The rollout's burn-in runs the gpu-burnin chart (GPUs, DCGM, NCCL): nothing to run it on here.
 NO_BURNIN = {"rollout_burnin_enabled": False}
@@ -143,13 +151,10 @@ def test_control_plane_initialises_and_workers_join_ready(cluster: Cluster) -> N
         assert info["containerRuntimeVersion"] == "containerd://2.4.2", host
     version = json.loads(cluster.nodes.kubectl("version", "-o", "json").stdout)["serverVersion"]
     assert version["gitVersion"] == f"v{KUBERNETES_VERSION}"
-    cp = cluster.nodes.node(CONTROL_PLANE)
-    assert _taints(cp) == [
-        {"key": "node-role.kubernetes.io/control-plane", "value": "", "effect": "NoSchedule"}
-    ]
-    # The API server advertises the model's address of the first control-plane host.
-    endpoints = cluster.nodes.kubectl("get", "endpoints", "kubernetes", "-o", "json").stdout
-    assert json.loads(endpoints)["subsets"][0]["addresses"][0]["ip"] == cluster.nodes.addresses[CONTROL_PLANE]
+    for host in CONTROL_PLANES:
+        assert _taints(cluster.nodes.node(host)) == [
+            {"key": "node-role.kubernetes.io/control-plane", "value": "", "effect": "NoSchedule"}
+        ], host
     # No bootstrap token outlives the joins' 30 minutes (roles/kubeadm kubeadm_token_ttl): init's
     # own is 15 min (InitConfiguration), not kubeadm's default of 24 h = 86,400 s.
     tokens = json.loads(
@@ -168,6 +173,37 @@ def test_control_plane_initialises_and_workers_join_ready(cluster: Cluster) -> N
         expires = base64.b64decode(secret["data"]["expiration"]).decode()
         lifetime = _when(expires) - _when(secret["metadata"]["creationTimestamp"])
         assert lifetime <= dt.timedelta(minutes=30, seconds=10), (secret["metadata"]["name"], lifetime)
+
+
+def test_second_control_plane_joined_with_its_own_api_server_and_etcd_member(cluster: Cluster) -> None:
+    # Each control plane runs the static pods kubeadm made for it (kube-system/<component>-<node>).
+    pods = json.loads(cluster.nodes.kubectl("get", "pods", "-n", "kube-system", "-o", "json").stdout)["items"]
+    running = {p["metadata"]["name"] for p in pods if p["status"].get("phase") == "Running"}
+    for host in CONTROL_PLANES:
+        for component in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"):
+            assert f"{component}-{host}" in running, (component, host, sorted(running))
+    # Both API servers serve the cluster: each registers its model address (advertiseAddress) in
+    # the kubernetes Service's endpoints.
+    endpoints = json.loads(cluster.nodes.kubectl("get", "endpoints", "kubernetes", "-o", "json").stdout)
+    ips = sorted(a["ip"] for subset in endpoints["subsets"] for a in subset["addresses"])
+    assert ips == sorted(cluster.nodes.addresses[h] for h in CONTROL_PLANES)
+    # Stacked etcd: one member per control plane, each at its node's model address (kubeadm's
+    # ClusterStatus is gone since v1beta3; the etcd pods' advertise URLs say it).
+    for host in CONTROL_PLANES:
+        pod = next(p for p in pods if p["metadata"]["name"] == f"etcd-{host}")
+        command = pod["spec"]["containers"][0]["command"]
+        assert f"--advertise-client-urls=https://{cluster.nodes.addresses[host]}:2379" in command, host
+    # The joining control plane's etcd found the first one's member (--initial-cluster names both).
+    joined = next(p for p in pods if p["metadata"]["name"] == f"etcd-{SECOND_CONTROL_PLANE}")
+    initial = next(
+        a for a in joined["spec"]["containers"][0]["command"] if a.startswith("--initial-cluster=")
+    )
+    for host in CONTROL_PLANES:
+        assert f"{host}=https://{cluster.nodes.addresses[host]}:2380" in initial, initial
+    # The certificate key that carried the shared certificates expired with its Secret's TTL
+    # or is gone; no kubeadm-certs Secret keeps them around for 2 h (kubeadm's default).
+    secrets = json.loads(cluster.nodes.kubectl("get", "secrets", "-n", "kube-system", "-o", "json").stdout)
+    assert "kubeadm-certs" not in {s["metadata"]["name"] for s in secrets["items"]}
 
 
 def _when(stamp: str) -> dt.datetime:
