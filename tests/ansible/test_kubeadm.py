@@ -200,8 +200,8 @@ def test_second_control_plane_joined_with_its_own_api_server_and_etcd_member(clu
     )
     for host in CONTROL_PLANES:
         assert f"{host}=https://{cluster.nodes.addresses[host]}:2380" in initial, initial
-    # The certificate key that carried the shared certificates expired with its Secret's TTL
-    # or is gone; no kubeadm-certs Secret keeps them around for 2 h (kubeadm's default).
+    # The shared certificates uploaded for the join are gone with it: no kubeadm-certs Secret
+    # keeps them for kubeadm's 2 h (the role deletes it and its token after each join).
     secrets = json.loads(cluster.nodes.kubectl("get", "secrets", "-n", "kube-system", "-o", "json").stdout)
     assert "kubeadm-certs" not in {s["metadata"]["name"] for s in secrets["items"]}
 
