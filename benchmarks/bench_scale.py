@@ -11,7 +11,10 @@
    Workload seen (Kueue's Job reconciler) and Workload seen -> Admitted (Kueue's scheduler);
    with GIGAFACTORY_SIM_KUEUE_LOG_LEVEL=2 also Kueue's scheduling cycles and snapshots.
    ``--admission-rate R`` paces the creates at R jobs a second instead of all at once: the
-   latency of a job that does not queue behind 499 others.
+   latency of a job that does not queue behind 499 others. Also Kueue's own histogram
+   kueue_admission_wait_time_seconds over the step (Workload created -> admitted, read from its
+   /metrics as a ServiceAccount; its start is the whole-second creationTimestamp).
+   Step ``single`` (not in the default): 20 jobs, each created once the one before is admitted.
 4. Rollout of one SU (hall-a-su001: canary rack, then the other 7 racks) with one pod per
    node to drain, by the project's playbook (gigafactory.sim.rollout): per-batch wall seconds
    and steps, against the model's batch_overhead.
@@ -185,13 +188,115 @@ def kueue_cycles(log: Path, offset: int) -> dict[str, Any]:
     return {"cycles": len(cycles), "cycle": summary(cycles), "snapshot": summary(snapshots)}
 
 
-def step_admission(api: client.ApiClient, cq: str, kueue_log: Path, rate: float = 0.0) -> dict[str, Any]:
+METRICS_READER = "gigafactory-bench-metrics"
+"""ServiceAccount (and ClusterRole) the benchmark reads Kueue's metrics as: Kueue serves them over
+HTTPS behind a TokenReview and a SubjectAccessReview (nonResourceURL /metrics), as in a cluster."""
+
+
+def _metrics_token(api: client.ApiClient) -> str:
+    """A short-lived token of a ServiceAccount allowed to GET Kueue's /metrics."""
+    from gigafactory.sim import kube
+
+    ns = "kueue-system"
+    rbac = "/apis/rbac.authorization.k8s.io/v1"
+    for path, body in (
+        (f"/api/v1/namespaces/{ns}/serviceaccounts", {"metadata": {"name": METRICS_READER}}),
+        (
+            f"{rbac}/clusterroles",
+            {
+                "metadata": {"name": METRICS_READER},
+                "rules": [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}],
+            },
+        ),
+        (
+            f"{rbac}/clusterrolebindings",
+            {
+                "metadata": {"name": METRICS_READER},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": METRICS_READER,
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": METRICS_READER, "namespace": ns}],
+            },
+        ),
+    ):
+        code, data = kube.request(api, "POST", path, body)
+        if code not in (201, 409):  # 409: made by an earlier run
+            raise SystemExit(f"POST {path}: HTTP {code}: {kube.message(data)}")
+    code, body = kube.request(
+        api,
+        "POST",
+        f"/api/v1/namespaces/{ns}/serviceaccounts/{METRICS_READER}/token",
+        {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 3600},
+        },
+    )
+    if code != 201:
+        raise SystemExit(f"TokenRequest for {METRICS_READER}: HTTP {code}: {body}")
+    return str(body["status"]["token"])
+
+
+def kueue_wait_buckets(port: int, token: str) -> dict[float, float]:
+    """Kueue's own admission latency: the cumulative buckets of its histogram
+    kueue_admission_wait_time_seconds (time from a Workload's creation, or requeue, to its
+    admission; buckets 1, 2.5, 5, 10 s, ...) summed over ClusterQueues, as {upper bound: count}."""
+    import re
+    import ssl
+    import urllib.request
+
+    # Kueue's metrics certificate is one it made for itself; loopback only, nothing to verify.
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    opener = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+    )
+    req = urllib.request.Request(
+        f"https://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {token}"}
+    )
+    with opener.open(req, timeout=30) as response:
+        text = response.read().decode()
+    buckets: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith("kueue_admission_wait_time_seconds_bucket{"):
+            le = re.search(r'[{,]le="([^"]+)"', line)
+            if le:
+                bound = float(le.group(1))  # "+Inf" parses as inf
+                buckets[bound] = buckets.get(bound, 0.0) + float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def kueue_wait_summary(before: dict[float, float], after: dict[float, float]) -> dict[str, Any]:
+    """Admissions between two readings of the histogram, and how many waited at most each bound."""
+    diff = {b: after.get(b, 0.0) - before.get(b, 0.0) for b in sorted(after)}
+    total = diff.get(float("inf"), 0.0)
+    out: dict[str, Any] = {"admissions": int(total)}
+    for bound in (1.0, 2.5, 5.0, 10.0):
+        if bound in diff:
+            out[f"within_{bound:g}s"] = int(diff[bound])
+    # The smallest bucket bound the median falls under (a histogram gives no finer answer).
+    out["median_at_most_s"] = next((b for b in sorted(diff) if total and diff[b] >= total / 2), None)
+    return out
+
+
+def step_admission(
+    api: client.ApiClient,
+    cq: str,
+    kueue_log: Path,
+    rate: float = 0.0,
+    metrics_port: int | None = None,
+    count: int = 500,
+    one_at_a_time: bool = False,
+) -> dict[str, Any]:
     """500 jobs, all at once (``rate`` 0: as fast as 8 client threads create them) or paced at
     ``rate`` jobs a second; latency per job from its create to its Workload Admitted."""
     ns = f"bench-admit-{int(time.time()) % 100000}"  # a fresh one: an old may be terminating
     objs = _namespace(api, ns, cq)
     shapes = [(1, 1), (1, 2), (1, 4), (2, 4), (4, 4)]  # (pods, GPUs per pod)
-    jobs = [pl.job(f"j-{i:03d}", ns, "q", *shapes[i % len(shapes)], None) for i in range(500)]
+    jobs = [pl.job(f"j-{i:03d}", ns, "q", *shapes[i % len(shapes)], None) for i in range(count)]
     submitted: dict[str, float] = {}
     queued: dict[str, float] = {}
     admitted: dict[str, float] = {}
@@ -236,6 +341,8 @@ def step_admission(api: client.ApiClient, cq: str, kueue_log: Path, rate: float 
     thread.start()
     time.sleep(1.0)
     log_offset = kueue_log.stat().st_size if kueue_log.exists() else 0
+    token = _metrics_token(api) if metrics_port else ""
+    wait_before = kueue_wait_buckets(metrics_port, token) if metrics_port else {}
     began = time.monotonic()
 
     def create(body: dict[str, Any]) -> None:
@@ -245,7 +352,14 @@ def step_admission(api: client.ApiClient, cq: str, kueue_log: Path, rate: float 
     # Stamp the submit time after the create returns: the latency is Kueue's, not the client's.
     from concurrent.futures import ThreadPoolExecutor
 
-    if rate > 0:
+    if one_at_a_time:
+        # Each job created once the one before is admitted: the latency of a job that queues
+        # behind nothing, on the otherwise idle cluster.
+        for body in jobs:
+            create(body)
+            name = body["metadata"]["name"]
+            pl.wait(lambda n=name: n in admitted, 60, f"job {name} admitted", interval=0.005)
+    elif rate > 0:
         for i, body in enumerate(jobs):
             time.sleep(max(0.0, began + i / rate - time.monotonic()))
             create(body)
@@ -253,7 +367,7 @@ def step_admission(api: client.ApiClient, cq: str, kueue_log: Path, rate: float 
         with ThreadPoolExecutor(max_workers=8) as ex:
             list(ex.map(create, jobs))
     created_s = time.monotonic() - began
-    pl.wait(lambda: len(admitted) == len(jobs), 600, "500 jobs admitted", interval=0.5)
+    pl.wait(lambda: len(admitted) == len(jobs), 600, f"{len(jobs)} jobs admitted", interval=0.5)
     stop.set()
     total = time.monotonic() - began
 
@@ -273,7 +387,7 @@ def step_admission(api: client.ApiClient, cq: str, kueue_log: Path, rate: float 
     )
     result = {
         "jobs": len(jobs),
-        "rate_per_s": rate or "burst",
+        "rate_per_s": "one at a time" if one_at_a_time else rate or "burst",
         "gpus": gpus,
         "created_s": round(created_s, 1),
         "all_admitted_s": round(total, 1),
@@ -283,6 +397,12 @@ def step_admission(api: client.ApiClient, cq: str, kueue_log: Path, rate: float 
         "to_workload": stats([max(0.0, queued[j] - submitted[j]) for j in submitted if j in queued]),
         "to_admitted": stats([max(0.0, admitted[j] - queued[j]) for j in submitted if j in queued]),
     }
+    if metrics_port:
+        # Kueue's own measurement of the same thing as to_admitted (Workload created -> admitted),
+        # from its histogram: a source independent of this client's watch.
+        result["kueue_admission_wait"] = kueue_wait_summary(
+            wait_before, kueue_wait_buckets(metrics_port, token)
+        )
     if kueue_log.exists():
         result["kueue"] = kueue_cycles(kueue_log, log_offset)
     print("admission:", result, flush=True)
@@ -321,7 +441,10 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="leave the simulator running")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument(
-        "--steps", default="topology,admission,rollout", help="comma-separated: topology, admission, rollout"
+        "--steps",
+        default="topology,admission,rollout",
+        help="comma-separated: topology, admission, single (20 jobs, each after the one before is "
+        "admitted), rollout",
     )
     parser.add_argument(
         "--admission-rate",
@@ -363,7 +486,20 @@ def main() -> int:
                 print("topology:", out["topology"], flush=True)
             if "admission" in steps:
                 out["admission"] = step_admission(
-                    api, cq, sim.state_dir(STACK) / "logs" / "kueue.log", opts.admission_rate
+                    api,
+                    cq,
+                    sim.state_dir(STACK) / "logs" / "kueue.log",
+                    opts.admission_rate,
+                    state.ports.get("kueue-metrics"),
+                )
+            if "single" in steps:
+                out["single"] = step_admission(
+                    api,
+                    cq,
+                    sim.state_dir(STACK) / "logs" / "kueue.log",
+                    metrics_port=state.ports.get("kueue-metrics"),
+                    count=20,
+                    one_at_a_time=True,
                 )
             if "rollout" in steps:
                 out["rollout"] = step_rollout(api)
