@@ -37,9 +37,11 @@ from gigafactory.site import load_site  # noqa: E402
 SITE = REPO / "sites" / "narvik.yaml"
 BIN = Path(sys.executable).parent
 PATTERN = "all"
+ALONE = "localhost,"
+"""A one-host inline inventory: ansible itself, without any inventory plugin."""
 
 
-def _ansible(inventory: Path, hosts: int, public_api: bool = False) -> tuple[float, float, float]:
+def _ansible(inventory: Path | str, hosts: int, public_api: bool = False) -> tuple[float, float, float]:
     """Wall seconds, peak RSS (MB) and CPU seconds (user + system) of one `ansible all
     --list-hosts` run. On a busy machine the CPU seconds say more than the wall time."""
     env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "playbooks" / "ansible.cfg")}
@@ -64,7 +66,7 @@ def _ansible(inventory: Path, hosts: int, public_api: bool = False) -> tuple[flo
     return elapsed, max(peak, before) / 1024, cpu
 
 
-def _measure(inventory: Path, runs: int, hosts: int, public_api: bool = False) -> tuple[float, float]:
+def _measure(inventory: Path | str, runs: int, hosts: int, public_api: bool = False) -> tuple[float, float]:
     code = (
         f"import sys; sys.path.insert(0, {str(REPO)!r}); from benchmarks.bench_inventory import _ansible; "
         f"from pathlib import Path; t, m, c = _ansible(Path({str(inventory)!r}), {hosts}, {public_api}); print(t, m, c)"
@@ -152,6 +154,9 @@ def main() -> None:
             "plugin (public API only), cluster c1, no cache": _measure(
                 scoped_cold, runs, c1_hosts, public_api=True
             ),
+            # What any `ansible` command costs before an inventory plugin runs (start-up, the
+            # project's ansible.cfg, ansible-core's plugin routing): the floor under every figure.
+            "no inventory (ansible -i localhost,)": _measure(ALONE, runs, 1),
         }
         if args.static_runs > 0:
             results["static YAML, cluster c1"] = _measure(static_c1, args.static_runs, c1_hosts)
@@ -175,6 +180,9 @@ def main() -> None:
         ok = t <= limit_s and (limit_mb is None or m <= limit_mb)
         limits = f"<= {limit_s} s" + (f" and <= {limit_mb} MB" if limit_mb else "")
         print(f"target {name}: {limits}: {'met' if ok else 'MISSED'} ({t:.2f} s, {m:.0f} MB)")
+    floor, _ = results["no inventory (ansible -i localhost,)"]
+    for name in ("plugin, cluster c1, cache warm", "plugin, whole site, cache warm"):
+        print(f"{name}, less ansible alone: {results[name][0] - floor:.2f} s (the inventory's own share)")
     if "static YAML, cluster c1" in results:
         t, m = results["plugin, cluster c1, cache warm"]
         static_t, static_m = results["static YAML, cluster c1"]
