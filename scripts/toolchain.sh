@@ -30,6 +30,7 @@ set -euo pipefail
 # Bump a component's recipe number when the way it is built changes (not its pins).
 RECIPE_etcd=1
 RECIPE_kubernetes=2
+RECIPE_kubernetes_previous=1
 RECIPE_kwok=1
 RECIPE_controller_gen=1
 RECIPE_kueue=2
@@ -51,17 +52,20 @@ say() { echo "toolchain: $*" >&2; }
 # shellcheck source=../toolchain/versions.env
 source "$pins_file"
 
-known_components="etcd kubernetes kwok controller-gen kueue containerd cni-plugins pulumi provider"
+known_components="etcd kubernetes kubernetes-previous kwok controller-gen kueue containerd cni-plugins pulumi provider"
 [[ "$TOOLCHAIN_COMPONENTS" == "$known_components" ]] ||
     die "TOOLCHAIN_COMPONENTS in $pins_file ('$TOOLCHAIN_COMPONENTS') differs from the recipes here ('$known_components')"
 read -r -a components <<<"$TOOLCHAIN_COMPONENTS"
 
 # --- per-component facts ------------------------------------------------------------------------
 
+k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kubeadm)
+
 comp_version() {
     case "$1" in
     etcd) echo "$ETCD_VERSION" ;;
     kubernetes) echo "$KUBERNETES_VERSION" ;;
+    kubernetes-previous) echo "$KUBERNETES_PREVIOUS_VERSION" ;;
     kwok) echo "$KWOK_VERSION" ;;
     controller-gen) echo "$CONTROLLER_TOOLS_VERSION" ;;
     kueue) echo "$KUEUE_VERSION" ;;
@@ -77,6 +81,7 @@ comp_binaries() {
     case "$1" in
     etcd) echo etcd ;;
     kubernetes) echo kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kubeadm ;;
+    kubernetes-previous) for c in "${k8s_cmds[@]}"; do echo "$c-$KUBERNETES_PREVIOUS_VERSION"; done ;;
     kwok) echo kwok ;;
     controller-gen) echo controller-gen ;;
     kueue) echo kueue ;;
@@ -94,6 +99,7 @@ comp_recipe() {
     case "$1" in
     etcd) echo "recipe=$RECIPE_etcd ETCD_VERSION=$ETCD_VERSION" ;;
     kubernetes) echo "recipe=$RECIPE_kubernetes KUBERNETES_VERSION=$KUBERNETES_VERSION KUBERNETES_STAGING_VERSION=$KUBERNETES_STAGING_VERSION" ;;
+    kubernetes-previous) echo "recipe=$RECIPE_kubernetes_previous KUBERNETES_PREVIOUS_VERSION=$KUBERNETES_PREVIOUS_VERSION KUBERNETES_PREVIOUS_STAGING_VERSION=$KUBERNETES_PREVIOUS_STAGING_VERSION" ;;
     kwok) echo "recipe=$RECIPE_kwok KWOK_VERSION=$KWOK_VERSION" ;;
     controller-gen) echo "recipe=$RECIPE_controller_gen CONTROLLER_TOOLS_VERSION=$CONTROLLER_TOOLS_VERSION" ;;
     kueue) echo "recipe=$RECIPE_kueue KUEUE_VERSION=$KUEUE_VERSION CONTROLLER_TOOLS_VERSION=$CONTROLLER_TOOLS_VERSION" ;;
@@ -246,15 +252,27 @@ build_etcd() {
         -o "$out/bin/etcd" go.etcd.io/etcd/server/v3
 }
 
-k8s_cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kubeadm)
-prep_kubernetes() {
-    wrapper_module kubernetes k8s.io/kubernetes "$KUBERNETES_VERSION" "$KUBERNETES_STAGING_VERSION"
+prep_kubernetes() { prep_k8s kubernetes "$KUBERNETES_VERSION" "$KUBERNETES_STAGING_VERSION"; }
+build_kubernetes() { build_k8s "$KUBERNETES_VERSION"; }
+# The previous minor release, for the upgrade test: the same commands, named <command>-<version>
+# so they sit beside the current ones in the bin directory.
+prep_kubernetes-previous() {
+    prep_k8s kubernetes-previous "$KUBERNETES_PREVIOUS_VERSION" "$KUBERNETES_PREVIOUS_STAGING_VERSION"
+}
+build_kubernetes-previous() {
+    local c
+    build_k8s "$KUBERNETES_PREVIOUS_VERSION"
+    for c in "${k8s_cmds[@]}"; do mv "$out/bin/$c" "$out/bin/$c-$KUBERNETES_PREVIOUS_VERSION"; done
+}
+
+prep_k8s() { # <wrapper name> <version> <staging version>
+    wrapper_module "$1" k8s.io/kubernetes "$2" "$3"
     local c pkgs=()
-    for c in "${k8s_cmds[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c@$KUBERNETES_VERSION"); done
+    for c in "${k8s_cmds[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c@$2"); done
     "$GO" get "${pkgs[@]}"
 }
-build_kubernetes() {
-    local v="$KUBERNETES_VERSION" major minor commit date ldflags="-s -w" pkg c pkgs=()
+build_k8s() { # <version>
+    local v="$1" major minor commit date ldflags="-s -w" pkg c pkgs=()
     major="${v#v}"
     major="${major%%.*}"
     minor="${v#v*.}"

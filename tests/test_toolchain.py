@@ -68,8 +68,9 @@ def test_pins_have_unique_keys_and_a_comment_each() -> None:
 def test_status_lists_every_component_missing_in_an_empty_cache(tmp_path: Path) -> None:
     status = _status(tmp_path)
     components = _components()
-    # etcd, kubernetes, kwok, controller-gen, kueue, containerd, cni-plugins, pulumi, provider
-    assert len(components) == 9
+    # etcd, kubernetes, kubernetes-previous, kwok, controller-gen, kueue, containerd,
+    # cni-plugins, pulumi, provider
+    assert len(components) == 10
     for name in components:
         version, state, folder = status[name]
         assert state == "missing", status[name]
