@@ -89,7 +89,7 @@ class PlaybookResult:
     def failures(self) -> str:
         """One line per failed or unreachable task result, for assertion messages."""
         lines = [
-            f"{name} @ {host}: {str(r.get('msg', ''))[:400]} {str(r.get('stderr', ''))[:300]}"
+            f"{name} @ {host}: {str(r.get('msg', ''))[:400]} {_ends(str(r.get('stderr', '')))}"
             for name, host, r in self.task_results()
             if r.get("failed") or r.get("unreachable")
         ]
@@ -97,6 +97,11 @@ class PlaybookResult:
 
     def changed_tasks(self) -> list[str]:
         return [f"{name} @ {host}" for name, host, r in self.task_results() if r.get("changed")]
+
+
+def _ends(text: str, head: int = 300, tail: int = 1200) -> str:
+    """The start and the end of a long output (a command's error is usually its last lines)."""
+    return text if len(text) <= head + tail else f"{text[:head]} [...] {text[-tail:]}"
 
 
 def run_playbook(

@@ -34,6 +34,9 @@ from tests.ansible.standin_repo import CONTAINERD, K8S, build_repo
 # Versions the toolchain builds (toolchain/versions.env); the packages carry them, the test site
 # pins them, so nothing is labelled with a version it does not contain.
 KUBERNETES_VERSION = "1.36.3"
+PREVIOUS_VERSION = "1.35.4"
+"""The release the upgrade test's cluster starts on (toolchain component kubernetes-previous,
+binaries named <command>-v1.35.4)."""
 CONTAINERD_VERSION = "2.4.2"
 CNI_PLUGINS_VERSION = "1.10.0"
 ETCD_VERSION = "3.6.16"
@@ -41,6 +44,9 @@ PACKAGE_REVISION = "1.1"
 IMAGE_REPOSITORY = "gigafactory.test"
 """Control-plane images are built here, named under a registry that does not exist."""
 PAUSE_IMAGE = f"{IMAGE_REPOSITORY}/pause:gf1"
+KUBEADM_PAUSE_IMAGE = f"{IMAGE_REPOSITORY}/pause:3.10.2"
+"""The same pause under the tag kubeadm 1.36 names (constants.PauseVersion): `kubeadm upgrade
+apply` checks the cluster with a Job that runs it (`pause -v`)."""
 
 RUNC = Path("/usr/sbin/runc")
 """runc with seccomp: Debian 12's (package runc, installed with docker.io by
@@ -98,6 +104,10 @@ KUBEADM_VARS: dict[str, Any] = {
         "NumCPU",
         "Mem",
         "ImagePull",
+        # `kubeadm upgrade apply` checks the CoreDNS Deployment it would migrate; these clusters
+        # have none (the addon phases are skipped below), production clusters do.
+        "CoreDNSUnsupportedPlugins",
+        "CoreDNSMigration",
     ],
     # No kube-proxy or CoreDNS image here; pods are not what these tests check.
     "kubeadm_skip_phases": ["addon/kube-proxy", "addon/coredns"],
@@ -122,16 +132,33 @@ NODE_VARS: dict[str, Any] = {
 }
 
 
-def require_node_toolchain() -> Path:
-    """The toolchain's bin directory with every binary the nodes need; skip locally, fail in CI."""
+def _suffix(version: str) -> str:
+    """Name suffix of a Kubernetes release's binaries in the toolchain (the previous release's
+    carry their version: they sit beside the current ones)."""
+    return "" if version == KUBERNETES_VERSION else f"-v{version}"
+
+
+def k8s_repo(version: str) -> str:
+    """The mirror's Kubernetes repository of ``version``'s minor (pkgs.k8s.io's layout, which the
+    kubelet role follows: one repository per minor release)."""
+    return f"kubernetes/core:/stable:/v{'.'.join(version.split('.')[:2])}/deb"
+
+
+def require_node_toolchain(versions: tuple[str, ...] = (KUBERNETES_VERSION,)) -> Path:
+    """The toolchain's bin directory with every binary the nodes need (Kubernetes at each of
+    ``versions``); skip locally, fail in CI."""
     from gigafactory import toolchain
 
     if not RUNC.is_file():
         pytest.fail(f"{RUNC} is missing: scripts/setup-docker-nodes.sh installs Debian's runc with docker.io")
     try:
-        for names in BINARIES.values():
+        for component, names in BINARIES.items():
             for name in names:
-                toolchain.binary(name)
+                if component == "kubernetes":
+                    for version in versions:
+                        toolchain.binary(name + _suffix(version))
+                else:
+                    toolchain.binary(name)
         return toolchain.bin_dir()
     except toolchain.ToolchainMissing as exc:
         if os.environ.get("CI"):
@@ -208,12 +235,21 @@ class RealPackage:
     postinst: str = ""
 
 
-def real_packages(bin_dir: Path) -> list[RealPackage]:
+def real_packages(
+    bin_dir: Path, version: str = KUBERNETES_VERSION, runtime: bool = True
+) -> list[RealPackage]:
+    """containerd (with ``runtime``) and the Kubernetes packages of ``version`` in its minor's
+    repository."""
+
     def b(name: str) -> Path:
         return bin_dir / name
 
-    k8s = f"{KUBERNETES_VERSION}-{PACKAGE_REVISION}"
-    return [
+    def k(name: str) -> Path:
+        return bin_dir / f"{name}{_suffix(version)}"
+
+    k8s = f"{version}-{PACKAGE_REVISION}"
+    repo = k8s_repo(version)
+    containerd = [
         RealPackage(
             CONTAINERD,
             "containerd.io",
@@ -226,32 +262,35 @@ def real_packages(bin_dir: Path) -> list[RealPackage]:
                 "/lib/systemd/system/containerd.service": CONTAINERD_UNIT,
             },
             postinst=POSTINST_ENABLE.format(unit="containerd", start="systemctl start containerd"),
-        ),
+        )
+    ]
+    return [
+        *(containerd if runtime else []),
         RealPackage(
-            K8S,
+            repo,
             "kubernetes-cni",
             f"{CNI_PLUGINS_VERSION}-{PACKAGE_REVISION}",
             {f"/opt/cni/bin/{p}": b(p) for p in BINARIES["cni-plugins"]},
         ),
         RealPackage(
-            K8S,
+            repo,
             "kubelet",
             k8s,
-            {"/usr/bin/kubelet": b("kubelet"), "/lib/systemd/system/kubelet.service": KUBELET_UNIT},
+            {"/usr/bin/kubelet": k("kubelet"), "/lib/systemd/system/kubelet.service": KUBELET_UNIT},
             depends="kubernetes-cni",
             postinst=POSTINST_ENABLE.format(unit="kubelet", start=""),
         ),
         RealPackage(
-            K8S,
+            repo,
             "kubeadm",
             k8s,
             {
-                "/usr/bin/kubeadm": b("kubeadm"),
+                "/usr/bin/kubeadm": k("kubeadm"),
                 "/lib/systemd/system/kubelet.service.d/10-kubeadm.conf": KUBEADM_DROP_IN,
             },
             depends="kubelet",
         ),
-        RealPackage(K8S, "kubectl", k8s, {"/usr/bin/kubectl": b("kubectl")}),
+        RealPackage(repo, "kubectl", k8s, {"/usr/bin/kubectl": k("kubectl")}),
     ]
 
 
@@ -295,12 +334,17 @@ def _same_fs(a: Path, b: Path) -> bool:
     return os.stat(a.resolve()).st_dev == os.stat(b.parent).st_dev
 
 
-def build_mirror(root: Path, work: Path, bin_dir: Path) -> Path:
-    """The stand-in mirror plus the real containerd and Kubernetes packages, indexed."""
+def build_mirror(
+    root: Path, work: Path, bin_dir: Path, versions: tuple[str, ...] = (KUBERNETES_VERSION,)
+) -> Path:
+    """The stand-in mirror plus the real containerd and the Kubernetes packages of each of
+    ``versions`` (each in its minor's repository), indexed."""
     build_repo(root, work / "standins")
-    for pkg in real_packages(bin_dir):
-        _build_real_deb(pkg, work / "real", root / pkg.repo)
-    for repo in (CONTAINERD, K8S):
+    for i, version in enumerate(versions):
+        for pkg in real_packages(bin_dir, version, runtime=i == 0):
+            (root / pkg.repo).mkdir(parents=True, exist_ok=True)
+            _build_real_deb(pkg, work / "real" / f"v{version}", root / pkg.repo)
+    for repo in (CONTAINERD, K8S, *(k8s_repo(v) for v in versions)):
         d = root / repo
         (d / "Packages").write_text(run("apt-ftparchive", "packages", ".", cwd=d).stdout)
         (d / "Release").write_text(run("apt-ftparchive", "release", ".", cwd=d).stdout)
@@ -323,23 +367,29 @@ def _cached_pause(bin_dir: Path) -> Path:
     return out
 
 
-def control_plane_images(bin_dir: Path) -> dict[str, tuple[Path, str]]:
+def control_plane_images(bin_dir: Path, version: str = KUBERNETES_VERSION) -> dict[str, tuple[Path, str]]:
     """Image name -> (binary, entry point) for every image kubeadm's control plane needs."""
-    v = f"v{KUBERNETES_VERSION}"
     images = {
-        f"{IMAGE_REPOSITORY}/{name}:{v}": (bin_dir / name, name)
+        f"{IMAGE_REPOSITORY}/{name}:v{version}": (bin_dir / f"{name}{_suffix(version)}", name)
         for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
     }
     images[f"{IMAGE_REPOSITORY}/etcd:{ETCD_VERSION}"] = (bin_dir / "etcd", "etcd")
     images[PAUSE_IMAGE] = (_cached_pause(bin_dir), "pause")
+    images[KUBEADM_PAUSE_IMAGE] = (_cached_pause(bin_dir), "pause")
     return images
 
 
-def build_images(engine: Engine, bin_dir: Path, work: Path) -> Path:
-    """Build the images FROM scratch on the test's engine and save them into one archive."""
+def build_images(
+    engine: Engine, bin_dir: Path, work: Path, versions: tuple[str, ...] = (KUBERNETES_VERSION,)
+) -> Path:
+    """Build the images (the control plane of each of ``versions``) FROM scratch on the test's
+    engine and save them into one archive."""
+    images: dict[str, tuple[Path, str]] = {}
+    for version in versions:
+        images.update(control_plane_images(bin_dir, version))
     names = []
-    for name, (binary, command) in control_plane_images(bin_dir).items():
-        ctx = work / "images" / command
+    for name, (binary, command) in images.items():
+        ctx = work / "images" / re.sub(r"[^A-Za-z0-9._-]", "_", name)
         ctx.mkdir(parents=True, exist_ok=True)
         target = ctx / command
         if not target.exists():
@@ -506,12 +556,12 @@ def write_cni_config(nodes: KubeNodes, subnets: dict[str, str]) -> None:
 # --- the test site ----------------------------------------------------------------------------
 
 
-def write_test_site(path: Path) -> Path:
-    """The reference site with cluster c1 at the Kubernetes version the toolchain builds."""
+def write_test_site(path: Path, version: str = KUBERNETES_VERSION) -> Path:
+    """The reference site with cluster c1 at a Kubernetes version the toolchain builds."""
     data = yaml.safe_load((REPO / "sites" / "narvik.yaml").read_text())
     for cluster in data["clusters"]:
         if cluster["name"] == CLUSTER:
-            cluster["kubernetes"] = {**cluster.get("kubernetes", {}), "version": KUBERNETES_VERSION}
+            cluster["kubernetes"] = {**cluster.get("kubernetes", {}), "version": version}
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
