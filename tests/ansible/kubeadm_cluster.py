@@ -28,7 +28,18 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.ansible.conftest import CACHE, CLUSTER, CONTAINER_VARS, DOCKER, MIRROR_IN_NODE, REPO, Engine
+from tests.ansible.conftest import (
+    CACHE,
+    CLUSTER,
+    CONTAINER_VARS,
+    DOCKER,
+    MIRROR_IN_NODE,
+    REPO,
+    Engine,
+    PlaybookResult,
+    run_playbook,
+    site_inventory_subset,
+)
 from tests.ansible.standin_repo import CONTAINERD, K8S, build_repo
 
 # Versions the toolchain builds (toolchain/versions.env); the packages carry them, the test site
@@ -570,3 +581,79 @@ def redacted(text: str) -> Iterator[str]:
     """Anything in ``text`` shaped like a bootstrap token or a certificate key."""
     yield from re.findall(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b", text)
     yield from re.findall(r"\b[a-f0-9]{64}\b", text)
+
+
+# --- a whole cluster --------------------------------------------------------------------------
+
+SLOW = 1800
+"""Seconds a playbook may take: the test machines have two cores shared with other test runs."""
+
+
+def inventory_address(inventory: Path, host: str) -> str:
+    """``host``'s model address in a static inventory written by site_inventory_subset."""
+    data = yaml.safe_load(inventory.read_text())
+    for group in data["all"]["children"].values():
+        if host in (group.get("hosts") or {}):
+            address: str = group["hosts"][host]["gigafactory_address"]
+            return address
+    raise AssertionError(f"{host} is not in {inventory}")
+
+
+def kubectl_wrapper(engine: Engine, work: Path, control_plane: str) -> Path:
+    """kubectl for the rollout role (run on the controller): the real one, on ``control_plane``."""
+    script = work / "kubectl.sh"
+    script.write_text(
+        f"#!/bin/sh\nexec {DOCKER} -H unix://{engine.sock} exec {control_plane} "
+        'kubectl --kubeconfig /etc/kubernetes/admin.conf "$@"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+@dataclass
+class Started:
+    nodes: KubeNodes
+    inventory: Path
+    created: PlaybookResult
+    """cluster.yml's first run."""
+
+
+def start_cluster(
+    engine: Engine,
+    work: Path,
+    site_file: Path,
+    hosts: list[str],
+    pod_subnets: dict[str, str],
+    node_vars: dict[str, Any],
+    versions: tuple[str, ...] = (KUBERNETES_VERSION,),
+) -> Started:
+    """Container nodes for ``hosts`` of ``site_file``, prepared (containerd, kubelet, kubeadm from
+    the mirror), with the control-plane images of ``versions``, and cluster.yml run once. The
+    caller stops the nodes (stop_kube_nodes); a failed bring-up stops them itself."""
+    bin_dir = require_node_toolchain(versions)
+    image = build_node_image(engine)
+    mirror = build_mirror(work / "mirror", work / "debs", bin_dir, versions)
+    archive = build_images(engine, bin_dir, work, versions)
+    inventory = site_inventory_subset(engine, work / "inventory.yml", hosts, site_file)
+    addresses = {h: inventory_address(inventory, h) for h in hosts}
+    # The hall's management network is a /18 (sites/narvik.yaml: hall-a 10.16.0.0/18).
+    nodes = start_kube_nodes(engine, image, mirror, addresses, 18)
+    try:
+        # What kubeadm needs of prepare.yml: containerd, kubelet and kubeadm (the other roles
+        # run in the rollout tests and in test_prepare.py).
+        prepared = run_playbook(
+            "prepare.yml",
+            inventory,
+            extra_vars=node_vars,
+            tags=["container_runtime", "kubelet"],
+            timeout=SLOW,
+        )
+        assert prepared.rc == 0, prepared.failures()
+        import_images(nodes, archive, hosts)
+        write_cni_config(nodes, pod_subnets)
+        created = run_playbook("cluster.yml", inventory, extra_vars=node_vars, timeout=SLOW)
+        assert created.rc == 0, created.failures()
+    except BaseException:
+        stop_kube_nodes(nodes)
+        raise
+    return Started(nodes, inventory, created)

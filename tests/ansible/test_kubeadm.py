@@ -24,21 +24,16 @@ from tests.ansible.conftest import (
     Engine,
     PlaybookResult,
     run_playbook,
-    site_inventory_subset,
 )
 from tests.ansible.kubeadm_cluster import (
     KUBERNETES_VERSION,
     NODE_VARS,
+    SLOW,
     KubeNodes,
-    build_images,
-    build_mirror,
-    build_node_image,
-    import_images,
+    kubectl_wrapper,
     redacted,
-    require_node_toolchain,
-    start_kube_nodes,
+    start_cluster,
     stop_kube_nodes,
-    write_cni_config,
     write_test_site,
 )
 
@@ -61,8 +56,6 @@ POD_SUBNETS = {
 ANNOTATION = "gigafactory.io/rollout-failure"
 # The rollout's burn-in runs the gpu-burnin chart (GPUs, DCGM, NCCL): nothing to run it on here.
 NO_BURNIN = {"rollout_burnin_enabled": False}
-# Seconds a playbook may take: the test machines have two cores shared with other test runs.
-SLOW = 1800
 
 
 @dataclass
@@ -85,47 +78,14 @@ def _pool(site: Site, host: str) -> tuple[Pool, int]:
 
 @pytest.fixture(scope="module")
 def cluster(engine: Engine, session_dir: Path) -> Iterator[Cluster]:
-    bin_dir = require_node_toolchain()
     work = session_dir / "kubeadm"
     work.mkdir()
     site_file = write_test_site(work / "narvik-test.yaml")
-    site = load_site(site_file)
-    image = build_node_image(engine)
-    mirror = build_mirror(work / "mirror", work / "debs", bin_dir)
-    archive = build_images(engine, bin_dir, work)
-    inventory = site_inventory_subset(engine, work / "inventory.yml", HOSTS, site_file)
-    addresses = {h: _address(inventory, h) for h in HOSTS}
-    # The hall's management network is a /18 (sites/narvik.yaml: hall-a 10.16.0.0/18).
-    nodes = start_kube_nodes(engine, image, mirror, addresses, 18)
+    started = start_cluster(engine, work, site_file, HOSTS, POD_SUBNETS, NODE_VARS)
     try:
-        # What kubeadm needs of prepare.yml: containerd, kubelet and kubeadm (the other roles
-        # run in the rollout tests below and in test_prepare.py).
-        prepared = run_playbook(
-            "prepare.yml",
-            inventory,
-            extra_vars=NODE_VARS,
-            tags=["container_runtime", "kubelet"],
-            timeout=SLOW,
-        )
-        assert prepared.rc == 0, prepared.failures()
-        import_images(nodes, archive, HOSTS)
-        write_cni_config(nodes, POD_SUBNETS)
-        first = run_playbook("cluster.yml", inventory, extra_vars=NODE_VARS, timeout=SLOW)
-        assert first.rc == 0, first.failures()
-        yield Cluster(nodes, inventory, site, first, work)
+        yield Cluster(started.nodes, started.inventory, load_site(site_file), started.created, work)
     finally:
-        stop_kube_nodes(nodes)
-
-
-def _address(inventory: Path, host: str) -> str:
-    import yaml
-
-    data = yaml.safe_load(inventory.read_text())
-    for group in data["all"]["children"].values():
-        if host in (group.get("hosts") or {}):
-            address: str = group["hosts"][host]["gigafactory_address"]
-            return address
-    raise AssertionError(host)
+        stop_kube_nodes(started.nodes)
 
 
 def _taints(node: dict[str, Any]) -> list[dict[str, str]]:
@@ -294,14 +254,7 @@ def test_rerunning_the_playbook_changes_nothing(cluster: Cluster) -> None:
 
 
 def _kubectl_wrapper(cluster: Cluster) -> Path:
-    """kubectl for the rollout role (run on the controller): the real one, on the first control plane."""
-    script = cluster.work / "kubectl.sh"
-    sock = cluster.nodes.engine.sock
-    script.write_text(
-        f'#!/bin/sh\nexec docker -H unix://{sock} exec {CONTROL_PLANE} kubectl --kubeconfig /etc/kubernetes/admin.conf "$@"\n'
-    )
-    script.chmod(0o755)
-    return script
+    return kubectl_wrapper(cluster.nodes.engine, cluster.work, CONTROL_PLANE)
 
 
 def test_driver_rollout_returns_every_worker_to_ready_and_schedulable(

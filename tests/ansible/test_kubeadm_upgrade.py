@@ -20,15 +20,11 @@ from tests.ansible.kubeadm_cluster import (
     KUBERNETES_VERSION,
     NODE_VARS,
     PREVIOUS_VERSION,
+    SLOW,
     KubeNodes,
-    build_images,
-    build_mirror,
-    build_node_image,
-    import_images,
-    require_node_toolchain,
-    start_kube_nodes,
+    kubectl_wrapper,
+    start_cluster,
     stop_kube_nodes,
-    write_cni_config,
     write_test_site,
 )
 
@@ -39,8 +35,6 @@ WORKER = "hall-a-r0241-n01"  # pool system (CPU server), rack 241
 HOSTS = [CONTROL_PLANE, WORKER]
 POD_SUBNETS = {CONTROL_PLANE: "10.128.1.0/24", WORKER: "10.128.3.0/24"}
 OLD_VARS = {**NODE_VARS, "kubelet_version": PREVIOUS_VERSION}
-SLOW = 1800
-"""Seconds a playbook may take: two cores shared with the rest of the test run."""
 
 
 @dataclass
@@ -52,45 +46,17 @@ class Cluster:
 
 @pytest.fixture(scope="module")
 def cluster(engine: Engine, session_dir: Path) -> Iterator[Cluster]:
-    versions = (KUBERNETES_VERSION, PREVIOUS_VERSION)
-    bin_dir = require_node_toolchain(versions)
     work = session_dir / "kubeadm-upgrade"
     work.mkdir()
     old_site = write_test_site(work / "narvik-old.yaml", PREVIOUS_VERSION)
-    image = build_node_image(engine)
-    mirror = build_mirror(work / "mirror", work / "debs", bin_dir, versions)
-    archive = build_images(engine, bin_dir, work, versions)
-    inventory = site_inventory_subset(engine, work / "inventory-old.yml", HOSTS, old_site)
-    addresses = {h: _address(inventory, h) for h in HOSTS}
-    nodes = start_kube_nodes(engine, image, mirror, addresses, 18)
+    started = start_cluster(
+        engine, work, old_site, HOSTS, POD_SUBNETS, OLD_VARS, (KUBERNETES_VERSION, PREVIOUS_VERSION)
+    )
     try:
-        prepared = run_playbook(
-            "prepare.yml",
-            inventory,
-            extra_vars=OLD_VARS,
-            tags=["container_runtime", "kubelet"],
-            timeout=SLOW,
-        )
-        assert prepared.rc == 0, prepared.failures()
-        import_images(nodes, archive, HOSTS)
-        write_cni_config(nodes, POD_SUBNETS)
-        created = run_playbook("cluster.yml", inventory, extra_vars=OLD_VARS, timeout=SLOW)
-        assert created.rc == 0, created.failures()
-        nodes.wait_ready(HOSTS)
-        yield Cluster(nodes, work, engine)
+        started.nodes.wait_ready(HOSTS)
+        yield Cluster(started.nodes, work, engine)
     finally:
-        stop_kube_nodes(nodes)
-
-
-def _address(inventory: Path, host: str) -> str:
-    import yaml
-
-    data = yaml.safe_load(inventory.read_text())
-    for group in data["all"]["children"].values():
-        if host in (group.get("hosts") or {}):
-            address: str = group["hosts"][host]["gigafactory_address"]
-            return address
-    raise AssertionError(host)
+        stop_kube_nodes(started.nodes)
 
 
 def _versions(cluster: Cluster) -> dict[str, str]:
@@ -110,12 +76,7 @@ def _upgrade(cluster: Cluster) -> PlaybookResult:
     built from it, kubelet_version raised with it."""
     new_site = write_test_site(cluster.work / "narvik-new.yaml", KUBERNETES_VERSION)
     inventory = site_inventory_subset(cluster.engine, cluster.work / "inventory-new.yml", HOSTS, new_site)
-    kubectl = cluster.work / "kubectl.sh"
-    kubectl.write_text(
-        f"#!/bin/sh\nexec docker -H unix://{cluster.engine.sock} exec {CONTROL_PLANE} "
-        'kubectl --kubeconfig /etc/kubernetes/admin.conf "$@"\n'
-    )
-    kubectl.chmod(0o755)
+    kubectl = kubectl_wrapper(cluster.engine, cluster.work, CONTROL_PLANE)
     extra: dict[str, Any] = {
         **NODE_VARS,
         "rollout_kubectl": str(kubectl),
