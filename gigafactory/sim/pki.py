@@ -97,6 +97,21 @@ class KeyPair:
         return crt, key
 
 
+def _key_usage(*, ca: bool) -> x509.KeyUsage:
+    """Signing and key encipherment; a CA also signs certificates and CRLs."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        key_encipherment=True,
+        key_cert_sign=ca,
+        crl_sign=ca,
+        content_commitment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def make_ca(cn: str, *, rsa_key: bool = False, dns: tuple[str, ...] = ()) -> KeyPair:
     key: _PrivateKey = _rsa_key() if rsa_key else _ec_key()
     name = _name(cn, ("gigafactory",))
@@ -109,20 +124,7 @@ def make_ca(cn: str, *, rsa_key: bool = False, dns: tuple[str, ...] = ()) -> Key
         .not_valid_before(_now())
         .not_valid_after(_now() + datetime.timedelta(days=CA_DAYS))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_encipherment=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(ca=True), critical=True)
     )
     if dns:
         builder = builder.add_extension(
@@ -154,20 +156,7 @@ def make_leaf(
         .not_valid_before(_now())
         .not_valid_after(_now() + datetime.timedelta(days=LEAF_DAYS))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_encipherment=True,
-                key_cert_sign=False,
-                crl_sign=False,
-                content_commitment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(ca=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
     )
     sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
