@@ -463,7 +463,22 @@ class KubeNodes:
         return data
 
     def wait_ready(self, names: list[str], timeout: int = 300) -> None:
+        """Wait until the nodes are Ready and the node lifecycle controller has seen it.
+
+        The controller removes the `node.kubernetes.io/not-ready` taint on its next pass after
+        the kubelet reports Ready (node-monitor-period, 5 s), so a node can be Ready and still
+        carry it for a few seconds; tests that compare a node's taints wait for both.
+        """
+        deadline = time.monotonic() + timeout
         self.kubectl("wait", "--for=condition=Ready", f"--timeout={timeout}s", *[f"node/{n}" for n in names])
+        lifecycle = {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}
+        while True:
+            tainted = [n for n in names if lifecycle & {t["key"] for t in self.node(n)["spec"].get("taints", [])}]
+            if not tainted:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"still tainted not-ready/unreachable after {timeout} s: {tainted}")
+            time.sleep(1)
 
 
 def _pid(engine: Engine, name: str) -> str:
