@@ -19,10 +19,13 @@ overhead figure.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from gigafactory.site.model import Cluster, Pool, Site
+
+T = TypeVar("T")
 
 CONTROLLER_MINUTES_PER_NODE = 0.09
 """Default of ``StepCosts.controller`` (5.4 s a node): the slope of the simulator rehearsal's
@@ -137,32 +140,49 @@ def batch_minutes(nodes: int, costs: StepCosts, forks: int) -> float:
     return waves * costs.per_node() + costs.batch_overhead + nodes * costs.controller
 
 
-def pool_batches(pool: Pool, canary_racks: int, batch_racks: int) -> list[list[int]]:
-    """Rack positions of each batch of a pool, aligned to scalable units so no batch spans two
-    SUs: the canary (the first ``canary_racks`` racks) alone, the rest of its SU, then groups
-    of ``batch_racks`` racks inside each SU, or whole SUs when ``batch_racks`` is a multiple of
-    the SU size."""
-    su_racks = pool.spec.su_racks
-    sus: dict[str, list[int]] = {}
-    for pos in range(pool.first_rack_position, pool.last_rack_position + 1):
-        sus.setdefault(pool.su_name(pos), []).append(pos)
-    groups = list(sus.values())
-    out: list[list[int]] = []
+def su_batches(
+    sus: Sequence[Sequence[T]], su_racks: int, canary_racks: int, batch_racks: int
+) -> list[list[T]]:
+    """Group one pool's racks into rollout batches that never span two scalable units.
+
+    ``sus`` holds the pool's SUs in order, each as its racks in order (any rack handle: a rack
+    position here, a rack's host count in the playbooks' ``rollout_batches`` filter). The first
+    ``canary_racks`` racks are the canary, alone. Batches of fewer racks than ``su_racks`` (the
+    SU size) stay inside an SU: groups of ``batch_racks`` racks, the canary's SU included (3 racks
+    a batch, SUs of 8, after a one-rack canary: 3, 3, 1, then 3, 3, 2). Batches of ``su_racks``
+    racks or more are whole SUs, ``batch_racks // su_racks`` of them, and the rest of the
+    canary's SU finishes on its own."""
+    if batch_racks < 1:
+        raise ValueError(f"batch_racks must be at least 1, not {batch_racks}")
+    groups = [list(su) for su in sus if su]
+    whole_sus = batch_racks >= su_racks
+    out: list[list[T]] = []
     if canary_racks > 0 and groups:
         first = groups.pop(0)
         out.append(first[:canary_racks])
         if first[canary_racks:]:
-            groups.insert(0, first[canary_racks:])
-            if batch_racks >= su_racks:
-                out.append(groups.pop(0))  # the canary's SU finishes on its own
-    if batch_racks >= su_racks:
+            if whole_sus:
+                out.append(first[canary_racks:])  # the canary's SU finishes on its own
+            else:
+                groups.insert(0, first[canary_racks:])
+    if whole_sus:
         per = max(1, batch_racks // su_racks)
         for i in range(0, len(groups), per):
-            out.append([p for g in groups[i : i + per] for p in g])
+            out.append([r for g in groups[i : i + per] for r in g])
     else:
         for g in groups:
             out.extend(g[i : i + batch_racks] for i in range(0, len(g), batch_racks))
     return out
+
+
+def pool_batches(pool: Pool, canary_racks: int, batch_racks: int) -> list[list[int]]:
+    """Rack positions of each batch of a pool (su_batches over the pool's SUs): the canary (the
+    first ``canary_racks`` racks) alone, the rest of its SU, then groups of ``batch_racks`` racks
+    inside each SU, or whole SUs when ``batch_racks`` is a multiple of the SU size."""
+    sus: dict[str, list[int]] = {}
+    for pos in range(pool.first_rack_position, pool.last_rack_position + 1):
+        sus.setdefault(pool.su_name(pos), []).append(pos)
+    return su_batches(list(sus.values()), pool.spec.su_racks, canary_racks, batch_racks)
 
 
 def batch_sizes(su_racks: int, largest: int) -> list[int]:

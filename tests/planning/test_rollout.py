@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gigafactory.cli import app
-from gigafactory.planning.rollout import DEFAULT_FORKS, StepCosts, plan_rollout
+from gigafactory.planning.rollout import DEFAULT_FORKS, StepCosts, plan_rollout, su_batches
 from gigafactory.site import load_site
 from tests.conftest import NARVIK, REPO
 
@@ -33,6 +33,20 @@ def test_default_batches_are_a_canary_rack_then_whole_scalable_units() -> None:
         assert len({(int(r.rsplit("r", 1)[1]) - 1) // 8 for r in b.racks}) == 1, b.racks
     # system (3 racks) and storage (2 racks) follow, one batch each
     assert [b.pool for b in c1.batches[30:]] == ["system", "storage"]
+
+
+def test_su_batches_keep_inside_scalable_units_by_hand() -> None:
+    # Two SUs of 8 racks (a..h, i..p) and a third of 2 (q, r), as the playbooks' filter and the
+    # model both group them.
+    sus = [list("abcdefgh"), list("ijklmnop"), list("qr")]
+    # 3 racks a batch (< SU of 8): canary a, then b-d, e-g, h (the canary's SU), i-k, l-n, o-p, q-r.
+    assert ["".join(b) for b in su_batches(sus, 8, 1, 3)] == ["a", "bcd", "efg", "h", "ijk", "lmn", "op", "qr"]
+    # 16 racks a batch = 2 whole SUs: canary a, the rest of SU 1 alone, then SUs 2 and 3 together.
+    assert ["".join(b) for b in su_batches(sus, 8, 1, 16)] == ["a", "bcdefgh", "ijklmnopqr"]
+    # No canary (a CPU pool), one SU a batch.
+    assert ["".join(b) for b in su_batches(sus, 8, 0, 8)] == ["abcdefgh", "ijklmnop", "qr"]
+    with pytest.raises(ValueError, match="batch_racks must be at least 1"):
+        su_batches(sus, 8, 1, 0)
 
 
 def test_wall_time_and_gpus_out_by_hand() -> None:

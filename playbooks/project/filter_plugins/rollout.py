@@ -28,8 +28,9 @@ def rollout_batches(
     play_hosts: Iterable[str] | None = None,
     units_per_batch: int = 1,
 ) -> list[int]:
-    """Serial batch sizes: the batches of the model's rollout plan
-    (gigafactory.planning.rollout.pool_batches), pool by pool in host order.
+    """Serial batch sizes: the batches of the model's rollout plan, pool by pool in host order
+    (the racks the play holds, grouped by gigafactory.planning.rollout.su_batches, as the
+    model's pool_batches groups a pool's rack positions).
 
     In a GPU pool (hosts in ``gpu_nodes``) the first rack alone is the canary. Then
     ``units_per_batch`` units per batch: a batch never splits a rack, never mixes pools and never
@@ -42,6 +43,10 @@ def rollout_batches(
 
     ``play_hosts`` (the hosts left after ``--limit``) narrows ``hosts``. A host outside every
     rack group is an error: it is not from the site inventory."""
+    # The library's grouping (imported here: the site model behind it loads only when a play
+    # asks for batches, not whenever Ansible loads this project's filters).
+    from gigafactory.planning.rollout import su_batches
+
     if by not in UNITS:
         raise AnsibleFilterError(f"rollout_batches: by must be one of {', '.join(UNITS)}, not {by!r}")
     if units_per_batch < 1:
@@ -74,28 +79,12 @@ def rollout_batches(
         last = here
     sizes: list[int] = []
     for is_gpu, sus in pools:
-        sizes.extend(_pool_batches(sus, is_gpu, by, units_per_batch))
+        # One pool's SU size is the most racks one of its SUs holds in the play.
+        su_racks = max(len(s) for s in sus)
+        batch_racks = units_per_batch * su_racks if by == "su" else units_per_batch
+        batches = su_batches(sus, su_racks, canary_racks=1 if is_gpu else 0, batch_racks=batch_racks)
+        sizes.extend(sum(batch) for batch in batches)
     return sizes or [1]
-
-
-def _pool_batches(sus: list[list[int]], canary: bool, by: str, units_per_batch: int) -> list[int]:
-    """Batch sizes of one pool whose SUs hold racks of the given host counts."""
-    su_size = max(len(s) for s in sus)
-    whole_sus = by == "su" or units_per_batch >= su_size
-    sizes: list[int] = []
-    if canary:
-        sizes.append(sus[0].pop(0))  # the first rack alone
-        if not sus[0]:
-            sus.pop(0)
-        elif whole_sus:
-            sizes.append(sum(sus.pop(0)))  # the rest of the canary's SU, on its own
-    if whole_sus:
-        per = units_per_batch if by == "su" else units_per_batch // su_size
-        sizes.extend(sum(sum(s) for s in sus[i : i + per]) for i in range(0, len(sus), per))
-    else:
-        for s in sus:
-            sizes.extend(sum(s[i : i + units_per_batch]) for i in range(0, len(s), units_per_batch))
-    return sizes
 
 
 class FilterModule:
