@@ -473,7 +473,9 @@ class KubeNodes:
         self.kubectl("wait", "--for=condition=Ready", f"--timeout={timeout}s", *[f"node/{n}" for n in names])
         lifecycle = {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}
         while True:
-            tainted = [n for n in names if lifecycle & {t["key"] for t in self.node(n)["spec"].get("taints", [])}]
+            tainted = [
+                n for n in names if lifecycle & {t["key"] for t in self.node(n)["spec"].get("taints", [])}
+            ]
             if not tainted:
                 return
             if time.monotonic() > deadline:

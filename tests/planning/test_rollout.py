@@ -40,7 +40,16 @@ def test_su_batches_keep_inside_scalable_units_by_hand() -> None:
     # model both group them.
     sus = [list("abcdefgh"), list("ijklmnop"), list("qr")]
     # 3 racks a batch (< SU of 8): canary a, then b-d, e-g, h (the canary's SU), i-k, l-n, o-p, q-r.
-    assert ["".join(b) for b in su_batches(sus, 8, 1, 3)] == ["a", "bcd", "efg", "h", "ijk", "lmn", "op", "qr"]
+    assert ["".join(b) for b in su_batches(sus, 8, 1, 3)] == [
+        "a",
+        "bcd",
+        "efg",
+        "h",
+        "ijk",
+        "lmn",
+        "op",
+        "qr",
+    ]
     # 16 racks a batch = 2 whole SUs: canary a, the rest of SU 1 alone, then SUs 2 and 3 together.
     assert ["".join(b) for b in su_batches(sus, 8, 1, 16)] == ["a", "bcdefgh", "ijklmnopqr"]
     # No canary (a CPU pool), one SU a batch.
