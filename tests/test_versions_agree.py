@@ -41,6 +41,14 @@ def _walk(value: object) -> list[object]:
     return out
 
 
+def _toolchain_pins() -> dict[str, str]:
+    return dict(
+        line.split("=", 1)
+        for line in (REPO / "toolchain/versions.env").read_text().splitlines()
+        if line and not line.startswith("#") and "=" in line
+    )
+
+
 def test_every_place_names_the_same_kubernetes_version() -> None:
     places = _places()
     assert len(places) >= 4, places
@@ -50,10 +58,16 @@ def test_every_place_names_the_same_kubernetes_version() -> None:
 def test_the_simulator_runs_the_same_minor() -> None:
     """The simulator's control plane is built from Go modules (toolchain/versions.env): the
     module proxy serves v1.36.3, not v1.36.4, so only the minor can agree there."""
-    pins = dict(
-        line.split("=", 1)
-        for line in (REPO / "toolchain/versions.env").read_text().splitlines()
-        if line and not line.startswith("#") and "=" in line
-    )
+    pins = _toolchain_pins()
     minor = ".".join(KUBERNETES_VERSION.split(".")[:2])
     assert pins["KUBERNETES_VERSION"].removeprefix("v").startswith(minor + "."), pins["KUBERNETES_VERSION"]
+
+
+def test_the_test_nodes_run_the_sites_containerd() -> None:
+    """The kubeadm test nodes' containerd (toolchain/versions.env) is the release the site pins
+    for its nodes (versions.yml), not merely the same major."""
+    pins = _toolchain_pins()
+    versions_yml = yaml.safe_load((REPO / "playbooks/project/group_vars/all/versions.yml").read_text())
+    assert pins["CONTAINERD_VERSION"].removeprefix("v") == str(
+        versions_yml["container_runtime_containerd_version"]
+    )

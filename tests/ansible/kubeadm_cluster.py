@@ -48,7 +48,7 @@ KUBERNETES_VERSION = "1.36.3"
 PREVIOUS_VERSION = "1.35.4"
 """The release the upgrade test's cluster starts on (toolchain component kubernetes-previous,
 binaries named <command>-v1.35.4)."""
-CONTAINERD_VERSION = "2.4.2"
+CONTAINERD_VERSION = "2.3.4"
 CNI_PLUGINS_VERSION = "1.10.0"
 ETCD_VERSION = "3.6.16"
 PACKAGE_REVISION = "1.1"
@@ -354,6 +354,9 @@ def build_mirror(
     for i, version in enumerate(versions):
         for pkg in real_packages(bin_dir, version, runtime=i == 0):
             (root / pkg.repo).mkdir(parents=True, exist_ok=True)
+            # A real package replaces the stand-in of the same name and version (containerd.io at
+            # the site's pin): two packages of one version would leave apt's choice to chance.
+            (root / pkg.repo / f"{pkg.name}_{pkg.version}_all.deb").unlink(missing_ok=True)
             _build_real_deb(pkg, work / "real" / f"v{version}", root / pkg.repo)
     for repo in (CONTAINERD, K8S, *(k8s_repo(v) for v in versions)):
         d = root / repo

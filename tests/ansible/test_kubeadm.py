@@ -108,7 +108,7 @@ def test_control_plane_initialises_and_workers_join_ready(cluster: Cluster) -> N
     for host in HOSTS:
         info = cluster.nodes.node(host)["status"]["nodeInfo"]
         assert info["kubeletVersion"] == f"v{KUBERNETES_VERSION}", host
-        assert info["containerRuntimeVersion"] == "containerd://2.4.2", host
+        assert info["containerRuntimeVersion"] == "containerd://2.3.4", host
     version = json.loads(cluster.nodes.kubectl("version", "-o", "json").stdout)["serverVersion"]
     assert version["gitVersion"] == f"v{KUBERNETES_VERSION}"
     for host in CONTROL_PLANES:
